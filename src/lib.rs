@@ -1,2 +1,41 @@
-//! placeholder
+//! # softreg: softmax regression from scratch
+//!
+//! A `no_std`, allocation-free implementation of the "Softmax Regression
+//! Implementation from Scratch" chapter of *Dive into Deep Learning*, with the
+//! chapter's maths written as hand-vectorised SIMD kernels (the [`wide`] crate)
+//! over fixed-size arrays.
+//!
+//! The chapter's pieces map onto the modules one to one:
+//!
+//! | chapter                               | here                                        |
+//! |---------------------------------------|---------------------------------------------|
+//! | `X.sum(0, keepdims=True)`             | [`kernels::sum::sum_axis0`]                 |
+//! | `softmax(X)`                          | [`kernels::softmax::softmax_rows`]          |
+//! | `cross_entropy(y_hat, y)`             | [`kernels::cross_entropy::cross_entropy`]   |
+//! | `tf.matmul(X, W) + b`                 | [`kernels::matmul::logits`]                 |
+//! | the gradient TensorFlow derives       | [`kernels::cross_entropy::softmax_cross_entropy_grad`], [`kernels::matmul::accumulate_weight_gradient`] |
+//! | `SoftmaxRegressionScratch`            | [`model::SoftmaxRegression`]                |
+//! | `d2l.FashionMNIST` (IDX files, resize)| [`idx`], [`resize`], [`fashion_mnist`]      |
+//!
+//! Nothing here needs an allocator: batches are slices of fixed-size rows
+//! (`&[[f32; IN]]`), the model is two arrays, and a trained model can be used
+//! straight from the bytes of a model file ([`model_file::view`]), e.g. from
+//! flash via `include_bytes!`.
+//!
+//! The `softreg` binary (feature `cli`, on by default) trains the model on
+//! Fashion-MNIST; firmware users depend on the crate with
+//! `default-features = false` and get only this core.
 #![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod fashion_mnist;
+pub mod idx;
+pub mod kernels;
+pub mod model;
+pub mod model_file;
+pub mod resize;
+pub mod rng;
+
+pub use model::{Evaluation, ModelView, SoftmaxRegression};
+pub use rng::Rng;

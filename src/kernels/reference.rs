@@ -1,0 +1,96 @@
+//! Plain scalar twins of every SIMD kernel: the definitions the fast kernels
+//! are tested against, written as directly from the formulas as possible.
+//! Also handy for reading: each is the chapter's formula as a loop.
+
+/// `sum_i rows[i][c]` for every column `c` (the axis-0 sum).
+pub fn column_sums<const C: usize>(rows: &[[f32; C]]) -> [f32; C] {
+    let mut out = [0.0; C];
+    for row in rows {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+    out
+}
+
+/// `sum_c row[c]` (the axis-1 sum of one row).
+pub fn row_sum<const C: usize>(row: &[f32; C]) -> f32 {
+    row.iter().sum()
+}
+
+/// Stable softmax of each row: `exp(z - max z) / sum exp(z - max z)`.
+pub fn softmax_rows<const C: usize>(rows: &mut [[f32; C]]) {
+    for row in rows {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for v in row.iter_mut() {
+            *v = libm::expf(*v - max);
+            sum += *v;
+        }
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
+}
+
+/// `(1/n) sum_i -log y_hat[i][y_i]`.
+pub fn cross_entropy<const C: usize>(y_hat: &[[f32; C]], y: &[u8]) -> f32 {
+    let total: f32 = y_hat
+        .iter()
+        .zip(y)
+        .map(|(row, &label)| -libm::logf(row[usize::from(label)]))
+        .sum();
+    total / y.len() as f32
+}
+
+/// Summed loss `sum_i logsumexp(z_i) - z_i[y_i]`; rows become
+/// `softmax(z_i) - onehot(y_i)`.
+pub fn softmax_cross_entropy_grad<const C: usize>(logits: &mut [[f32; C]], y: &[u8]) -> f32 {
+    let mut loss = 0.0;
+    for (row, &label) in logits.iter_mut().zip(y) {
+        let label = usize::from(label);
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row.iter().map(|&z| libm::expf(z - max)).sum();
+        loss += max + libm::logf(sum) - row[label];
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = libm::expf(*v - max) / sum - if j == label { 1.0 } else { 0.0 };
+        }
+    }
+    loss
+}
+
+/// `logits[i][j] = b[j] + sum_k x[i][k] * w[j][k]` (weights class-major).
+pub fn logits<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    logits: &mut [[f32; OUT]],
+) {
+    for (x_row, out_row) in x.iter().zip(logits) {
+        for j in 0..OUT {
+            let mut dot = 0.0;
+            for k in 0..IN {
+                dot += x_row[k] * w[j][k];
+            }
+            out_row[j] = dot + b[j];
+        }
+    }
+}
+
+/// `w[j][k] += scale * sum_i g[i][j] * x[i][k]`.
+pub fn accumulate_weight_gradient<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    g: &[[f32; OUT]],
+    scale: f32,
+    w: &mut [[f32; IN]; OUT],
+) {
+    for j in 0..OUT {
+        for k in 0..IN {
+            let mut dot = 0.0;
+            for (x_row, g_row) in x.iter().zip(g) {
+                dot += g_row[j] * x_row[k];
+            }
+            w[j][k] += scale * dot;
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The chapter's model: `O = X W + b`, `Y_hat = softmax(O)`, trained by
+//! minibatch SGD on the cross-entropy loss.
+//!
+//! [`SoftmaxRegression`] owns its parameters and trains; [`ModelView`] borrows
+//! them (from a model, or straight from the bytes of a model file in flash)
+//! and does everything inference needs. Nothing allocates: the caller lends
+//! the per-batch scratch space.
+
+use crate::kernels::{cross_entropy, matmul, softmax, sum};
+use crate::Rng;
+
+/// Rows evaluated at a time by [`ModelView::evaluate`], with their logits on
+/// the stack (`64 * OUT * 4` bytes: 2.5 KiB for ten classes).
+const EVAL_ROWS: usize = 64;
+
+/// Softmax regression with `IN` inputs and `OUT` classes.
+///
+/// `weights[j]` holds the `IN` weights of class `j`: the chapter's `W`
+/// (`IN x OUT`) transposed, so the kernels walk both `X` and `W` along `IN`
+/// with unit stride (see [`crate::kernels::matmul`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SoftmaxRegression<const IN: usize, const OUT: usize> {
+    /// Class-major weights, `OUT x IN`.
+    pub weights: [[f32; IN]; OUT],
+    /// One bias per class.
+    pub bias: [f32; OUT],
+}
+
+/// Loss and accuracy over a set of examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Evaluation {
+    /// Sum of the per-example cross-entropy losses.
+    pub loss_sum: f64,
+    /// Examples whose most probable class is the label.
+    pub correct: usize,
+    /// Examples seen.
+    pub count: usize,
+}
+
+impl Evaluation {
+    /// Mean cross-entropy loss.
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.count as f64
+    }
+
+    /// Fraction of examples classified correctly (the chapter's `accuracy`
+    /// divided by the count).
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.count as f64
+    }
+
+    /// Adds another set's results to this one.
+    pub fn merge(&mut self, other: Evaluation) {
+        self.loss_sum += other.loss_sum;
+        self.correct += other.correct;
+        self.count += other.count;
+    }
+}
+
+impl<const IN: usize, const OUT: usize> SoftmaxRegression<IN, OUT> {
+    /// All parameters zero.
+    pub const fn zeroed() -> Self {
+        SoftmaxRegression {
+            weights: [[0.0; IN]; OUT],
+            bias: [0.0; OUT],
+        }
+    }
+
+    /// The chapter's initialisation: `W ~ N(0, sigma^2)`, `b = 0`.
+    pub fn new(rng: &mut Rng, sigma: f32) -> Self {
+        let mut model = Self::zeroed();
+        model.init_normal(rng, sigma);
+        model
+    }
+
+    /// Re-initialises in place (no 40 KB temporary on the stack). Draws in the
+    /// chapter's `W` order, input by input and class by class within each.
+    pub fn init_normal(&mut self, rng: &mut Rng, sigma: f32) {
+        for k in 0..IN {
+            for j in 0..OUT {
+                self.weights[j][k] = sigma * rng.normal();
+            }
+        }
+        self.bias = [0.0; OUT];
+    }
+
+    /// Sets the weights from the chapter's layout, `w[k][j]` for input `k`
+    /// and class `j` (`IN x OUT`), as TensorFlow and NumPy store them.
+    pub fn set_weights_input_major(&mut self, w: &[[f32; OUT]; IN]) {
+        for (k, row) in w.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                self.weights[j][k] = v;
+            }
+        }
+    }
+
+    /// A borrowed view for inference.
+    pub fn view(&self) -> ModelView<'_, IN, OUT> {
+        ModelView {
+            weights: &self.weights,
+            bias: &self.bias,
+        }
+    }
+
+    /// See [`ModelView::forward`].
+    pub fn forward(&self, x: &[[f32; IN]], logits: &mut [[f32; OUT]]) {
+        self.view().forward(x, logits);
+    }
+
+    /// See [`ModelView::predict`].
+    pub fn predict(&self, x: &[[f32; IN]], scratch: &mut [[f32; OUT]], classes: &mut [u8]) {
+        self.view().predict(x, scratch, classes);
+    }
+
+    /// See [`ModelView::probabilities`].
+    pub fn probabilities(&self, x: &[f32; IN]) -> [f32; OUT] {
+        self.view().probabilities(x)
+    }
+
+    /// See [`ModelView::evaluate`].
+    pub fn evaluate(&self, x: &[[f32; IN]], y: &[u8]) -> Evaluation {
+        self.view().evaluate(x, y)
+    }
+
+    /// One step of minibatch SGD on the batch `(x, y)`: `p <- p - lr * grad`
+    /// for `W` and `b`, with the gradient of the batch's mean loss,
+    ///
+    /// `grad_W = X^T (softmax(X W + b) - onehot(y)) / n`,
+    /// `grad_b = sum_i (softmax(x_i W + b) - onehot(y_i)) / n`.
+    ///
+    /// Returns the mean loss before the update. `scratch` needs at least
+    /// `x.len()` rows.
+    ///
+    /// # Panics
+    /// If `y` and `x` differ in length, `scratch` is too short, or a label is
+    /// `>= OUT`.
+    pub fn sgd_step(
+        &mut self,
+        x: &[[f32; IN]],
+        y: &[u8],
+        lr: f32,
+        scratch: &mut [[f32; OUT]],
+    ) -> f32 {
+        let n = x.len();
+        let grad_logits = &mut scratch[..n];
+        self.forward(x, grad_logits);
+        // The logits become the gradient of the summed loss, in place.
+        let loss_sum = cross_entropy::softmax_cross_entropy_grad(grad_logits, y);
+        let scale = -lr / n as f32;
+        matmul::accumulate_weight_gradient(x, grad_logits, scale, &mut self.weights);
+        let grad_bias = sum::column_sums(grad_logits);
+        for (b, g) in self.bias.iter_mut().zip(grad_bias) {
+            *b += scale * g;
+        }
+        loss_sum / n as f32
+    }
+}
+
+/// Borrowed parameters of a softmax regression: all that inference needs.
+///
+/// Build one from a [`SoftmaxRegression`] with [`SoftmaxRegression::view`] or
+/// from model-file bytes, without copying, with [`crate::model_file::view`].
+#[derive(Clone, Copy, Debug)]
+pub struct ModelView<'a, const IN: usize, const OUT: usize> {
+    /// Class-major weights, `OUT x IN`.
+    pub weights: &'a [[f32; IN]; OUT],
+    /// One bias per class.
+    pub bias: &'a [f32; OUT],
+}
+
+impl<const IN: usize, const OUT: usize> ModelView<'_, IN, OUT> {
+    /// The logits `O = X W + b` of a batch.
+    ///
+    /// # Panics
+    /// If `logits` does not have one row per row of `x`.
+    pub fn forward(&self, x: &[[f32; IN]], logits: &mut [[f32; OUT]]) {
+        matmul::logits(x, self.weights, self.bias, logits);
+    }
+
+    /// The most probable class of each row, `argmax(X W + b)` (softmax is
+    /// monotonic, so the logits decide). `scratch` needs `x.len()` rows.
+    ///
+    /// # Panics
+    /// If `scratch` or `classes` is shorter than `x`.
+    pub fn predict(&self, x: &[[f32; IN]], scratch: &mut [[f32; OUT]], classes: &mut [u8]) {
+        let logits = &mut scratch[..x.len()];
+        self.forward(x, logits);
+        for (c, row) in classes[..x.len()].iter_mut().zip(logits.iter()) {
+            *c = softmax::argmax(row) as u8;
+        }
+    }
+
+    /// The class probabilities of one example, `softmax(x W + b)`.
+    pub fn probabilities(&self, x: &[f32; IN]) -> [f32; OUT] {
+        let mut row = [[0.0; OUT]];
+        self.forward(core::slice::from_ref(x), &mut row);
+        softmax::softmax_row(&mut row[0]);
+        row[0]
+    }
+
+    /// The most probable class of one example.
+    pub fn classify(&self, x: &[f32; IN]) -> usize {
+        let mut row = [[0.0; OUT]];
+        self.forward(core::slice::from_ref(x), &mut row);
+        softmax::argmax(&row[0])
+    }
+
+    /// Summed loss and number correct over all of `(x, y)`, in blocks of
+    /// [`EVAL_ROWS`] rows whose logits live on the stack.
+    ///
+    /// # Panics
+    /// If the lengths differ or a label is `>= OUT`.
+    pub fn evaluate(&self, x: &[[f32; IN]], y: &[u8]) -> Evaluation {
+        assert_eq!(x.len(), y.len(), "one label per example");
+        let mut result = Evaluation::default();
+        let mut logits = [[0.0f32; OUT]; EVAL_ROWS];
+        for (xb, yb) in x.chunks(EVAL_ROWS).zip(y.chunks(EVAL_ROWS)) {
+            let logits = &mut logits[..xb.len()];
+            self.forward(xb, logits);
+            for (row, &label) in logits.iter().zip(yb) {
+                result.correct += usize::from(softmax::argmax(row) == usize::from(label));
+            }
+            let loss = cross_entropy::softmax_cross_entropy_grad(logits, yb);
+            result.loss_sum += f64::from(loss);
+            result.count += xb.len();
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::reference;
+
+    #[test]
+    fn sgd_step_equals_the_scalar_step() {
+        const IN: usize = 37;
+        const OUT: usize = 5;
+        let mut rng = Rng::seed_from_u64(50);
+        let mut model = SoftmaxRegression::<IN, OUT>::new(&mut rng, 0.3);
+        model.bias = [0.1, -0.2, 0.3, 0.0, 0.05];
+        let mut x = [[0.0f32; IN]; 13];
+        let mut y = [0u8; 13];
+        for (row, label) in x.iter_mut().zip(&mut y) {
+            row.iter_mut().for_each(|v| *v = rng.next_f32());
+            *label = rng.below(OUT as u32) as u8;
+        }
+        // The scalar step, spelled out.
+        let mut want = model.clone();
+        let mut g = [[0.0f32; OUT]; 13];
+        reference::logits(&x, &want.weights, &want.bias, &mut g);
+        let want_loss = reference::softmax_cross_entropy_grad(&mut g, &y) / 13.0;
+        let mut grad_w = [[0.0f32; IN]; OUT];
+        reference::accumulate_weight_gradient(&x, &g, 1.0, &mut grad_w);
+        let grad_b = reference::column_sums(&g);
+        for (w, g) in want
+            .weights
+            .iter_mut()
+            .flatten()
+            .zip(grad_w.iter().flatten())
+        {
+            *w -= 0.5 * g / 13.0;
+        }
+        for (b, g) in want.bias.iter_mut().zip(grad_b) {
+            *b -= 0.5 * g / 13.0;
+        }
+
+        let mut scratch = [[0.0f32; OUT]; 16];
+        let loss = model.sgd_step(&x, &y, 0.5, &mut scratch);
+        assert!((loss - want_loss).abs() < 1e-6, "{loss} vs {want_loss}");
+        for (a, b) in model
+            .weights
+            .iter()
+            .flatten()
+            .zip(want.weights.iter().flatten())
+        {
+            assert!((a - b).abs() < 1e-6);
+        }
+        for (a, b) in model.bias.iter().zip(&want.bias) {
+            assert!((a - b).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn sgd_learns_a_separable_problem() {
+        // Two classes told apart by the sign of the first input.
+        let mut rng = Rng::seed_from_u64(51);
+        let mut model = SoftmaxRegression::<4, 2>::new(&mut rng, 0.01);
+        let mut x = [[0.0f32; 4]; 64];
+        let mut y = [0u8; 64];
+        for (row, label) in x.iter_mut().zip(&mut y) {
+            row.iter_mut().for_each(|v| *v = rng.normal());
+            *label = u8::from(row[0] > 0.0);
+        }
+        let before = model.evaluate(&x, &y);
+        let mut scratch = [[0.0; 2]; 64];
+        for _ in 0..100 {
+            model.sgd_step(&x, &y, 0.5, &mut scratch);
+        }
+        let after = model.evaluate(&x, &y);
+        assert!(after.mean_loss() < before.mean_loss() / 2.0);
+        assert!(after.accuracy() > 0.95, "{after:?}");
+    }
+
+    #[test]
+    fn init_draws_in_the_chapters_order() {
+        let mut rng = Rng::seed_from_u64(52);
+        let model = SoftmaxRegression::<3, 2>::new(&mut rng, 0.01);
+        let mut rng = Rng::seed_from_u64(52);
+        let first = 0.01 * rng.normal();
+        let second = 0.01 * rng.normal();
+        // W[0][0] then W[0][1]: input 0, classes 0 and 1.
+        assert_eq!(model.weights[0][0], first);
+        assert_eq!(model.weights[1][0], second);
+        assert_eq!(model.bias, [0.0; 2]);
+    }
+
+    #[test]
+    fn evaluation_counts_and_probabilities_agree() {
+        let mut model = SoftmaxRegression::<2, 3>::zeroed();
+        model.weights = [[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]];
+        let x = [[2.0, 0.0], [0.0, 2.0], [-1.0, -1.0], [1.0, 0.0]];
+        let y = [0u8, 1, 2, 1];
+        let e = model.evaluate(&x, &y);
+        assert_eq!((e.correct, e.count), (3, 4));
+        let p = model.probabilities(&x[0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        let want = -f64::from(libm::logf(p[0]));
+        let mut scratch = [[0.0; 3]; 4];
+        let mut classes = [0u8; 4];
+        model.predict(&x, &mut scratch, &mut classes);
+        assert_eq!(classes, [0, 1, 2, 0]);
+        let first = model.evaluate(&x[..1], &y[..1]);
+        assert!((first.mean_loss() - want).abs() < 1e-6);
+        assert_eq!(model.view().classify(&x[1]), 1);
+    }
+}

@@ -1,0 +1,182 @@
+//! The chapter's numbers, reproduced.
+//!
+//! The small examples are the ones the chapter prints; `fixtures/golden/`
+//! holds TensorFlow's own outputs for the chapter's image pipeline and for
+//! eight SGD steps of its model (see `fixtures/golden/README.md`), and
+//! `fixtures/` the few Fashion-MNIST images those need.
+
+use serde_json::Value;
+use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
+use softreg::kernels::{cross_entropy, softmax, sum};
+use softreg::{idx, resize, SoftmaxRegression};
+use std::path::Path;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn golden(name: &str) -> Value {
+    serde_json::from_slice(&fixture(&format!("golden/{name}"))).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+#[test]
+fn sums_along_each_axis_keep_dims() {
+    let x = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+    assert_eq!(sum::sum_axis0(&x), [[5.0, 7.0, 9.0]]);
+    assert_eq!(sum::sum_axis1(&x), [[6.0], [15.0]]);
+}
+
+#[test]
+fn softmax_reproduces_the_chapters_rows() {
+    let printed: [[f32; 5]; 2] = [
+        [0.18055958, 0.17420632, 0.24367459, 0.2057537, 0.19580577],
+        [0.16664788, 0.12496491, 0.14281595, 0.24873221, 0.31683904],
+    ];
+    for p in printed {
+        for shift in [0.0f32, 100.0, -100.0] {
+            let mut row = p.map(|v| v.ln() + shift);
+            softmax::softmax_row(&mut row);
+            let sum: f32 = row.iter().sum();
+            assert!((sum - 1.0).abs() <= 1e-6, "shift {shift}: sum {sum}");
+            for (got, want) in row.iter().zip(&p) {
+                assert!(
+                    (got - want).abs() <= 1e-6,
+                    "shift {shift}: {row:?} vs {p:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn cross_entropy_reproduces_the_chapters_loss() {
+    let y_hat = [[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]];
+    let y = [0u8, 2];
+    let mut picked = [0.0; 2];
+    cross_entropy::gather(&y_hat, &y, &mut picked);
+    assert_eq!(picked, [0.1, 0.5]);
+    let loss = cross_entropy::cross_entropy(&y_hat, &y);
+    assert!((loss - 1.4978661).abs() <= 1e-6, "{loss}");
+    // Printed to four places as 1.4979.
+    assert_eq!(format!("{loss:.4}"), "1.4979");
+}
+
+#[test]
+fn resize_matches_tensorflow() {
+    let g = golden("resize_tf.json");
+    let inputs = g["input_u8"].as_array().unwrap();
+    let outputs = g["output_32x32"].as_array().unwrap();
+    assert_eq!(inputs.len(), 4);
+    let mut worst = 0.0f32;
+    for (input, output) in inputs.iter().zip(outputs) {
+        let src: Vec<u8> = input
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        let src: &[u8; PIXELS] = src.as_slice().try_into().unwrap();
+        let want = floats(output);
+        let mut got = [0.0f32; RESIZED_PIXELS];
+        resize::resize_28_to_32(src, &mut got);
+        for (g, w) in got.iter().zip(&want) {
+            worst = worst.max((g - w).abs());
+        }
+    }
+    assert!(
+        worst <= 1e-6,
+        "largest difference from TensorFlow: {worst:e}"
+    );
+}
+
+/// Resized images and their labels.
+type Examples = (Vec<[f32; RESIZED_PIXELS]>, Vec<u8>);
+
+/// The resized training images of the trajectory's batch order (the fixture
+/// holds them in that order) and the first 256 test images.
+fn trajectory_data() -> (Examples, Examples) {
+    let load = |images: &str, labels: &str| -> Examples {
+        let image_bytes = fixture(images);
+        let label_bytes = fixture(labels);
+        let images = idx::parse_images(&image_bytes).unwrap();
+        let labels = idx::parse_labels(&label_bytes).unwrap();
+        let x: Vec<[f32; RESIZED_PIXELS]> = images
+            .as_arrays::<PIXELS>()
+            .unwrap()
+            .iter()
+            .map(|img| {
+                let mut out = [0.0; RESIZED_PIXELS];
+                resize::resize_28_to_32(img, &mut out);
+                out
+            })
+            .collect();
+        (x, labels.labels.to_vec())
+    };
+    (
+        load(
+            "train-2048-images-idx3-ubyte",
+            "train-2048-labels-idx1-ubyte",
+        ),
+        load("t10k-256-images-idx3-ubyte", "t10k-256-labels-idx1-ubyte"),
+    )
+}
+
+#[test]
+fn eight_sgd_steps_follow_tensorflows_trajectory() {
+    let g = golden("trajectory_tf.json");
+    let ((train_x, train_y), (test_x, _)) = trajectory_data();
+    let batch = g["batch_size"].as_u64().unwrap() as usize;
+    let lr = g["lr"].as_f64().unwrap() as f32;
+    let steps = g["steps"].as_u64().unwrap() as usize;
+    assert_eq!(train_x.len(), batch * steps);
+
+    let mut w0 = Box::new([[0.0f32; CLASSES]; 1024]);
+    for (row, values) in w0.iter_mut().zip(g["W0"].as_array().unwrap()) {
+        row.copy_from_slice(&floats(values));
+    }
+    let mut model = Box::new(SoftmaxRegression::<1024, CLASSES>::zeroed());
+    model.set_weights_input_major(&w0);
+
+    let want_losses = floats(&g["losses"]);
+    let mut scratch = vec![[0.0f32; CLASSES]; batch];
+    for (step, &want) in want_losses.iter().enumerate() {
+        let range = step * batch..(step + 1) * batch;
+        let loss = model.sgd_step(&train_x[range.clone()], &train_y[range], lr, &mut scratch);
+        assert!(
+            ((loss - want) / want).abs() <= 1e-5,
+            "step {step}: loss {loss} vs TensorFlow's {want}"
+        );
+    }
+
+    let mut worst_w = 0.0f32;
+    for (k, values) in g["W_final"].as_array().unwrap().iter().enumerate() {
+        for (j, want) in floats(values).into_iter().enumerate() {
+            worst_w = worst_w.max((model.weights[j][k] - want).abs());
+        }
+    }
+    assert!(worst_w <= 1e-6, "W_final off by {worst_w:e}");
+    for (got, want) in model.bias.iter().zip(floats(&g["b_final"])) {
+        assert!((got - want).abs() <= 1e-6, "b_final: {got} vs {want}");
+    }
+
+    let mut predictions = [0u8; 256];
+    model.predict(&test_x, &mut scratch, &mut predictions);
+    let want: Vec<u8> = g["val_pred_first_256"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(predictions.as_slice(), want.as_slice());
+}
