@@ -24,7 +24,11 @@ const B: usize = 256;
 /// Fashion-MNIST's ten classes.
 const OUT: usize = 10;
 
-fn random_rows<const N: usize>(rng: &mut Rng, rows: usize, f: impl Fn(&mut Rng) -> f32) -> Vec<[f32; N]> {
+fn random_rows<const N: usize>(
+    rng: &mut Rng,
+    rows: usize,
+    f: impl Fn(&mut Rng) -> f32,
+) -> Vec<[f32; N]> {
     (0..rows)
         .map(|_| core::array::from_fn(|_| f(rng)))
         .collect()
@@ -47,7 +51,10 @@ fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
 fn forward<const IN: usize>(c: &mut Criterion) {
     let mut rng = Rng::seed_from_u64(1);
     let x_u8 = pixels::<IN>(&mut rng, B);
-    let x: Vec<[f32; IN]> = x_u8.iter().map(|r| r.map(|p| f32::from(p) / 255.0)).collect();
+    let x: Vec<[f32; IN]> = x_u8
+        .iter()
+        .map(|r| r.map(|p| f32::from(p) / 255.0))
+        .collect();
     let w: Box<[[f32; IN]; OUT]> = random_rows::<IN>(&mut rng, OUT, |r| 0.01 * r.normal())
         .try_into()
         .unwrap();
@@ -62,7 +69,13 @@ fn forward<const IN: usize>(c: &mut Criterion) {
     });
     group.bench_function("simd_u8", |bench| {
         bench.iter(|| {
-            matmul::logits_u8(black_box(&x_u8), black_box(&w), &b, 1.0 / 255.0, black_box(&mut out))
+            matmul::logits_u8(
+                black_box(&x_u8),
+                black_box(&w),
+                &b,
+                1.0 / 255.0,
+                black_box(&mut out),
+            )
         })
     });
     group.bench_function("reference", |bench| {
@@ -103,7 +116,10 @@ fn forward<const IN: usize>(c: &mut Criterion) {
 fn gradient<const IN: usize>(c: &mut Criterion) {
     let mut rng = Rng::seed_from_u64(2);
     let x_u8 = pixels::<IN>(&mut rng, B);
-    let x: Vec<[f32; IN]> = x_u8.iter().map(|r| r.map(|p| f32::from(p) / 255.0)).collect();
+    let x: Vec<[f32; IN]> = x_u8
+        .iter()
+        .map(|r| r.map(|p| f32::from(p) / 255.0))
+        .collect();
     let g = random_rows::<OUT>(&mut rng, B, |r| 0.1 * r.normal());
     let mut w: Box<[[f32; IN]; OUT]> = vec![[0.0f32; IN]; OUT].try_into().unwrap();
     let scale = -1e-6f32;
@@ -113,7 +129,12 @@ fn gradient<const IN: usize>(c: &mut Criterion) {
     group.throughput(Throughput::Elements((2 * B * IN * OUT) as u64));
     group.bench_function("simd", |bench| {
         bench.iter(|| {
-            matmul::accumulate_weight_gradient(black_box(&x), black_box(&g), scale, black_box(&mut w))
+            matmul::accumulate_weight_gradient(
+                black_box(&x),
+                black_box(&g),
+                scale,
+                black_box(&mut w),
+            )
         })
     });
     group.bench_function("simd_u8", |bench| {
@@ -128,7 +149,12 @@ fn gradient<const IN: usize>(c: &mut Criterion) {
     });
     group.bench_function("reference", |bench| {
         bench.iter(|| {
-            reference::accumulate_weight_gradient(black_box(&x), black_box(&g), scale, black_box(&mut w))
+            reference::accumulate_weight_gradient(
+                black_box(&x),
+                black_box(&g),
+                scale,
+                black_box(&mut w),
+            )
         })
     });
     group.bench_function("matrixmultiply", |bench| {
