@@ -59,12 +59,24 @@ pub const CLASS_BLOCK: usize = 5;
 /// `OUT x PANEL_VECTORS` = 20 accumulators for `OUT = 10`, within the
 /// register file, with `PANEL_VECTORS` row loads and `OUT` broadcasts of `G`
 /// shared by 20 FMAs. This runs at 112 GFLOP/s (`IN = 1024`) and 115
-/// (`IN = 784`), 95-97% of the FMA peak, whatever the alignment of `X`.
-/// Measured alternatives, none better: one vector (10 accumulators) 111 / 115;
-/// four vectors of five classes (each `X` panel read twice) 113 / 112; the
-/// same blocked over `IN` in 64-256-column chunks so `X`'s panel is reused
-/// from L1 across the class halves, 112-113 / 113-115.
+/// (`IN = 784`), 95-97% of the FMA peak. Measured alternatives, none better:
+/// one vector (10 accumulators) 111 / 115, but 84 instead of 99 at
+/// `IN = 1024` when `X` is 16 bytes off a cache line (every load then
+/// straddles two lines; two vectors straddle three); four vectors of five
+/// classes (each `X` panel read twice) 113 / 112; the same blocked over `IN`
+/// in 64-256-column chunks so `X`'s panel is reused from L1 across the class
+/// halves, 112-113 / 113-115.
 pub const PANEL_VECTORS: usize = 2;
+
+/// [`PANEL_VECTORS`] for [`accumulate_weight_gradient_u8`]. With one vector
+/// per row, LLVM folds each broadcast of `G` into its FMA (`{1to16}`); with
+/// two it broadcasts into registers first, and together with the two
+/// conversions per row that measured 101-102 GFLOP/s against 109 for one
+/// vector (`IN = 784` and `1024`). A 16-byte load of pixels never straddles
+/// a cache line, so the alignment effect above does not arise. (Widening by
+/// `or`-ing the bytes into the mantissa of 2^23 and subtracting 2^23 instead
+/// of `vcvtdq2ps` measured no faster: 110 / 98 for one / two vectors.)
+pub const PANEL_VECTORS_U8: usize = 1;
 
 /// `logits[i][j] = b[j] + sum_k x[i][k] * w[j][k]`: the forward pass
 /// `X W + b` with `w` stored class-major (`OUT x IN`).
@@ -202,7 +214,7 @@ pub fn accumulate_weight_gradient<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    accumulate(x, g, scale, w);
+    accumulate::<f32, PANEL_VECTORS, IN, OUT>(x, g, scale, w);
 }
 
 /// `w[j][k] += scale * sum_i g[i][j] * x[i][k]` for `u8` inputs:
@@ -217,13 +229,12 @@ pub fn accumulate_weight_gradient_u8<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    accumulate(x, g, scale, w);
+    accumulate::<u8, PANEL_VECTORS_U8, IN, OUT>(x, g, scale, w);
 }
 
-/// Both gradient kernels: whole panels of [`PANEL_VECTORS`] vectors, then
-/// single vectors, then a zero-padded partial vector for the last `IN % 16`
-/// columns.
-fn accumulate<T: Element, const IN: usize, const OUT: usize>(
+/// Both gradient kernels: whole panels of `V` vectors, then single vectors,
+/// then a zero-padded partial vector for the last `IN % 16` columns.
+fn accumulate<T: Element, const V: usize, const IN: usize, const OUT: usize>(
     x: &[[T; IN]],
     g: &[[f32; OUT]],
     scale: f32,
@@ -231,9 +242,9 @@ fn accumulate<T: Element, const IN: usize, const OUT: usize>(
 ) {
     assert_eq!(x.len(), g.len(), "one row of G per row of X");
     let mut k = 0;
-    while k + PANEL_VECTORS * LANES <= IN {
-        gradient_panel::<T, PANEL_VECTORS, IN, OUT>(x, g, scale, w, k);
-        k += PANEL_VECTORS * LANES;
+    while k + V * LANES <= IN {
+        gradient_panel::<T, V, IN, OUT>(x, g, scale, w, k);
+        k += V * LANES;
     }
     while k + LANES <= IN {
         gradient_panel::<T, 1, IN, OUT>(x, g, scale, w, k);
