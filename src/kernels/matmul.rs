@@ -48,7 +48,16 @@ use wide::f32x16;
 /// to the same set of the 8-way L1 and evict each other; 4 + 5 lines mostly
 /// fit. At `IN = 784` (no such aliasing) 2 x 10, 4 x 5 and 5 x 5 all give
 /// 106-109. Splitting `IN` into 256-512-column chunks so a chunk of `W` stays
-/// in L1 measured slower (85-102): it multiplies the lane reductions.
+/// in L1 measured slower (85-102): it multiplies the lane reductions. So
+/// did swapping the loops (one class block over the whole batch, then the
+/// next, so that block of `W` stays in L1): 108 / 105 against 108.5 / 107.
+///
+/// Alignment: with `X` 16 bytes off a cache line (a large `Vec` from
+/// `malloc`) 4 x 5 gives 102 / 106, with `W` off as well 91 / 105 (2 x 10:
+/// 55 / 97), because every 16-float load then spans two lines. Keep both
+/// 64-byte aligned. The kernel does not peel columns to align itself, as
+/// that would make the summation order, and so the rounding, depend on
+/// where the buffers happen to be.
 ///
 /// The 20 lane reductions at the end of a row block are cheap next to its
 /// `IN / 16 x 20` FMAs: reducing four accumulators at a time with a
@@ -103,9 +112,9 @@ pub fn logits<const IN: usize, const OUT: usize>(
 /// [`logits`] on pixels, with `scale = 1.0 / 255.0` giving the forward pass
 /// of the images scaled to `[0, 1]`.
 ///
-/// The sum over `k` is exact integer-valued pixels times `f32` weights, and
-/// the scale is applied once per logit, so the result differs from
-/// [`logits`] on `x / 255` only by rounding.
+/// The dot products are taken with the integer pixel values and the scale is
+/// applied once per logit, so the result differs from [`logits`] on
+/// `x * scale` only by rounding.
 ///
 /// # Panics
 /// If `x` and `logits` have different numbers of rows.
