@@ -351,6 +351,30 @@ fn sgd_step(c: &mut Criterion<Clock>) {
     group.finish();
 }
 
+/// The ceiling for the GEMMs: 12 independent chains of `f32x16` FMAs on
+/// registers only (no loads); elem/s = FLOP/s. Zen 4 runs one 512-bit FMA
+/// per cycle (two 256-bit halves), Zen 5 two.
+fn fma_peak(c: &mut Criterion<Clock>) {
+    const STEPS: usize = 4096;
+    const CHAINS: usize = 12;
+    let mut group = c.benchmark_group("fma_peak");
+    configure(&mut group);
+    group.throughput(Throughput::Elements((STEPS * CHAINS * 2 * 16) as u64));
+    group.bench_function("f32x16_registers", |bench| {
+        bench.iter(|| {
+            let (m, a) = black_box((f32x16::splat(0.999), f32x16::splat(1e-3)));
+            let mut acc = [f32x16::ZERO; CHAINS];
+            for _ in 0..STEPS {
+                for chain in acc.iter_mut() {
+                    *chain = chain.mul_add(m, a);
+                }
+            }
+            black_box(acc)
+        })
+    });
+    group.finish();
+}
+
 fn gemms(c: &mut Criterion<Clock>) {
     forward::<1024>(c);
     forward::<784>(c);
@@ -361,6 +385,6 @@ fn gemms(c: &mut Criterion<Clock>) {
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(Clock::from_env());
-    targets = gemms, softmax_loss, sgd_step
+    targets = fma_peak, gemms, softmax_loss, sgd_step
 }
 criterion_main!(benches);
