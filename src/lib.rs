@@ -31,9 +31,11 @@
 
 pub mod fashion_mnist;
 pub mod idx;
+pub mod inference;
 pub mod kernels;
 pub mod model;
 pub mod model_file;
+pub mod quantized;
 pub mod resize;
 pub mod rng;
 
