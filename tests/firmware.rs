@@ -159,8 +159,9 @@ fn qemu_skip_reason() -> Option<String> {
     }
 }
 
-/// Builds the firmware (`features`) and returns its ELF.
-fn build_firmware(features: &[&str]) -> PathBuf {
+/// Builds the firmware (`features`) and returns its two ELFs: the demo and
+/// `minimal`.
+fn build_firmware(features: &[&str]) -> [PathBuf; 2] {
     let dir = firmware_dir();
     let target_dir = dir.join("target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -177,7 +178,8 @@ fn build_firmware(features: &[&str]) -> PathBuf {
         .env_remove("CARGO_BUILD_TARGET");
     let status = cmd.status().expect("run cargo");
     assert!(status.success(), "building the firmware failed");
-    target_dir.join("thumbv7em-none-eabihf/release/softreg-firmware")
+    let release = target_dir.join("thumbv7em-none-eabihf/release");
+    [release.join("softreg-firmware"), release.join("minimal")]
 }
 
 /// Boots `elf` in QEMU and returns its exit status and what it printed.
@@ -223,7 +225,11 @@ fn firmware_in_qemu_predicts_what_the_host_predicts() {
         (&[][..], "host-f32.bin", "f32"),
         (&["int8"][..], "host-int8.bin", "int8"),
     ] {
-        let elf = build_firmware(features);
+        let [elf, minimal] = build_firmware(features);
+        // The smallest firmware checks one image itself and says so by its
+        // exit status.
+        let (status, output) = run_in_qemu(&minimal);
+        assert_eq!(status, Some(0), "minimal firmware, {kind} model\n{output}");
         let (status, output) = run_in_qemu(&elf);
         println!("--- firmware, {kind} model ---\n{output}");
         assert!(

@@ -57,9 +57,15 @@ const FLASH_END: usize = 0x0040_0000;
 /// Stack painted below the caller before the measured inference.
 const PAINT_BYTES: usize = 16 * 1024;
 const PAINT: u32 = 0xC0FF_EE11;
+/// Bytes just below the stack pointer left unpainted: the painting
+/// function's own frame.
+const STACK_MARGIN: usize = 256;
 
 #[entry]
 fn main() -> ! {
+    // Paint the free stack now, to read the whole run's high-water mark at
+    // the end.
+    paint(cortex_m::register::msp::read() as usize);
     let classifier = match Classifier::<RESIZED_PIXELS, CLASSES>::new(&MODEL.0) {
         Ok(c) => c,
         Err(e) => fail(format_args!("model file refused: {e}")),
@@ -143,6 +149,12 @@ fn main() -> ! {
     hprintln!("accuracy {}/{}", correct, n);
     hprintln!("host agreement {}/{}", agree, n);
     hprintln!("stack high-water mark of one inference: {} bytes", stack);
+    let stack_top = addr_of!(_stack_start) as usize;
+    hprintln!(
+        "stack high-water mark of the whole run: {} bytes; static RAM (.data + .bss): {} bytes",
+        stack_top - lowest_used(stack_top),
+        addr_of!(__ebss) as usize - addr_of!(__sdata) as usize
+    );
     hprintln!(
         "systick ticks for one inference: {} (and {} for {} instructions: about {} instructions per inference under -icount shift=0)",
         ticks,
@@ -150,12 +162,20 @@ fn main() -> ! {
         CALIBRATION_INSTRUCTIONS,
         u64::from(ticks) * u64::from(CALIBRATION_INSTRUCTIONS) / u64::from(calibration_ticks.max(1))
     );
-    if agree == n {
-        debug::exit(debug::EXIT_SUCCESS);
+    exit(if agree == n {
+        debug::EXIT_SUCCESS
     } else {
-        debug::exit(debug::EXIT_FAILURE);
+        debug::EXIT_FAILURE
+    })
+}
+
+/// Ends the QEMU run with `status` (semihosting `SYS_EXIT`).
+fn exit(status: debug::ExitStatus) -> ! {
+    debug::exit(status);
+    // Only reached without a debugger or emulator listening.
+    loop {
+        cortex_m::asm::wfi();
     }
-    loop {}
 }
 
 /// One inference, kept out of line so its code and stack are its own.
@@ -195,36 +215,53 @@ fn fnv1a(logits: &[f32; CLASSES]) -> u32 {
     h
 }
 
-/// Paints `PAINT_BYTES` of free stack below the current stack pointer, runs
-/// `f`, and returns how far below that pointer the paint was overwritten.
+extern "C" {
+    // From cortex-m-rt's link.x: the initial stack pointer (the top of RAM)
+    // and the bounds of .data and .bss.
+    static _stack_start: u32;
+    static __sdata: u32;
+    static __ebss: u32;
+}
+
+/// Paints the `PAINT_BYTES` of free stack below `sp - STACK_MARGIN`, leaving the
+/// caller's own frame alone.
 #[inline(never)]
-fn stack_high_water(f: impl FnOnce()) -> usize {
-    let sp = cortex_m::register::msp::read() as usize;
-    // Leave this function's own frame (above sp - 64) alone.
-    let top = (sp - 64) & !3;
-    let bottom = top - PAINT_BYTES;
-    for addr in (bottom..top).step_by(4) {
+fn paint(sp: usize) {
+    let top = (sp - STACK_MARGIN) & !3;
+    for addr in (top - PAINT_BYTES..top).step_by(4) {
         // SAFETY: free stack below the stack pointer, inside RAM (4 MiB).
         unsafe { write_volatile(addr as *mut u32, PAINT) };
     }
-    f();
-    let lowest = (bottom..top)
+}
+
+/// The lowest painted word overwritten since [`paint`] (`sp` as given to
+/// it), or the top of the painted region if none was.
+fn lowest_used(sp: usize) -> usize {
+    let top = (sp - STACK_MARGIN) & !3;
+    (top - PAINT_BYTES..top)
         .step_by(4)
-        // SAFETY: the same words, written above.
+        // SAFETY: words painted by `paint`, below the live stack.
         .find(|&addr| unsafe { read_volatile(addr as *const u32) } != PAINT)
-        .unwrap_or(top);
-    sp - lowest
+        .unwrap_or(top)
+}
+
+/// Runs `f` over freshly painted stack and returns how far below the current
+/// stack pointer it reached.
+#[inline(never)]
+fn stack_high_water(f: impl FnOnce()) -> usize {
+    let sp = cortex_m::register::msp::read() as usize;
+    paint(sp);
+    f();
+    sp - lowest_used(sp)
 }
 
 fn fail(message: core::fmt::Arguments<'_>) -> ! {
     hprintln!("FAILED: {}", message);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    exit(debug::EXIT_FAILURE)
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     hprintln!("panic: {}", info);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    exit(debug::EXIT_FAILURE)
 }
