@@ -49,7 +49,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(dir) => (
             load(dir, "train")?,
             load(dir, "t10k")?,
-            format!("the full Fashion-MNIST data in {}", dir.display()),
+            format!(
+                "the full Fashion-MNIST data (the original IDX files, from {})",
+                dir.display()
+            ),
         ),
         None => (
             load_fixture(root, "train-2048")?,
@@ -84,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                  model-int8.bin: softreg::quantized::quantize of it.\n\
                  images.bin, labels.bin: the first {BUNDLE_IMAGES} images of the Fashion-MNIST test set.\n\
                  host-f32.bin, host-int8.bin: per image, u32 LE class, probability bits, FNV-1a of the logits' bits.\n",
-                source.replace(&*root.to_string_lossy(), ".")
+                source.replace("/work/shared/", "shared/")
             ),
         )?;
     } else {

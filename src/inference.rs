@@ -28,9 +28,10 @@
 //! - **Bounded stack**, with no recursion and no buffer whose size depends on
 //!   the data. For `f32` weights: `OUT` accumulators of 16 lanes
 //!   (`64 * OUT` bytes) and 16 inputs; for int8: the `IN` inputs as `u8` plus
-//!   `OUT` `i32` sums. The firmware example measures it by stack painting on
-//!   a Cortex-M4: see `examples/firmware/README.md` (about 1 KiB for f32 and
-//!   about 1.4 KiB for int8 with the chapter's 32x32, 10-class model).
+//!   `OUT` `i32` sums. Measured by stack painting on a Cortex-M4 (QEMU
+//!   mps2-an386, `examples/firmware/README.md`) for the chapter's 32x32,
+//!   10-class model: 1,288 bytes for one [`Classifier::logits`] call with
+//!   both parameter types compiled in.
 //! - **The same bits on every target**: the `f32` dot products are summed in
 //!   16 lanes with separate multiplies and adds (no FMA), lane `l` holding
 //!   inputs `l, l + 16, l + 32, ...` in order, and the lanes reduced in a fixed
@@ -164,17 +165,29 @@ impl<'a, const IN: usize, const OUT: usize> Classifier<'a, IN, OUT> {
     pub fn logits(&self, image: &[u8; PIXELS]) -> [f32; OUT] {
         match &self.weights {
             Weights::F32(view) => {
+                let mut rows = RowPair::new();
+                let fill = |c: usize, chunk: &mut [f32; LANES]| {
+                    self.input_chunk(image, &mut rows, c, chunk);
+                };
                 if USES_SIMD {
-                    logits_f32_simd(view, |c, chunk| self.input_chunk(image, c, chunk))
+                    logits_f32_simd(view, fill)
                 } else {
-                    logits_f32_scalar(view, |c, chunk| self.input_chunk(image, c, chunk))
+                    logits_f32_scalar(view, fill)
                 }
             }
             Weights::I8(view) => {
                 let mut a = [0u8; IN];
                 if self.resize {
-                    for (k, a) in a.iter_mut().enumerate() {
-                        *a = resized_pixel_u8(image, k / RESIZED_SIDE, k % RESIZED_SIDE);
+                    let mut rows = RowPair::new();
+                    for (y, out) in a.chunks_exact_mut(RESIZED_SIDE).enumerate() {
+                        let (y0, y1, fy) = TAPS16[y];
+                        let fy = u32::from(fy);
+                        let (top, bottom) =
+                            rows.get(usize::from(y0), usize::from(y1), |r| row_u16(image, r));
+                        for ((o, &t), &b) in out.iter_mut().zip(top).zip(bottom) {
+                            // At most 256 * 255 + 128, so the result fits a u8.
+                            *o = (((16 - fy) * u32::from(t) + fy * u32::from(b) + 128) >> 8) as u8;
+                        }
                     }
                 } else {
                     a.copy_from_slice(&image[..IN]);
@@ -204,18 +217,103 @@ impl<'a, const IN: usize, const OUT: usize> Classifier<'a, IN, OUT> {
     /// Fills `chunk` with inputs `16 c .. 16 c + 16` of the model (zero past
     /// `IN`).
     #[inline]
-    fn input_chunk(&self, image: &[u8; PIXELS], c: usize, chunk: &mut [f32; LANES]) {
-        for (l, v) in chunk.iter_mut().enumerate() {
-            let k = c * LANES + l;
-            *v = if k >= IN {
-                0.0
-            } else if self.resize {
-                resized_pixel(image, k / RESIZED_SIDE, k % RESIZED_SIDE)
-            } else {
-                f32::from(image[k]) / 255.0
-            };
+    fn input_chunk(
+        &self,
+        image: &[u8; PIXELS],
+        rows: &mut RowPair<f32>,
+        c: usize,
+        chunk: &mut [f32; LANES],
+    ) {
+        if self.resize {
+            // 16 divides 32: the chunk is half of output row `y`. The rows
+            // of the source it blends, each already interpolated along x,
+            // are kept from the chunk before where they are the same.
+            let (y, x0) = (c * LANES / RESIZED_SIDE, c * LANES % RESIZED_SIDE);
+            let ty = TAPS_28_TO_32[y];
+            let (top, bottom) = rows.get(ty.lower, ty.upper, |r| row_f32(image, r));
+            for ((v, &t), &b) in chunk.iter_mut().zip(&top[x0..]).zip(&bottom[x0..]) {
+                *v = t + (b - t) * ty.frac;
+            }
+        } else {
+            for (l, v) in chunk.iter_mut().enumerate() {
+                let k = c * LANES + l;
+                *v = if k < IN {
+                    f32::from(image[k]) / 255.0
+                } else {
+                    0.0
+                };
+            }
         }
     }
+}
+
+const _: () = assert!(RESIZED_SIDE % LANES == 0, "a chunk lies in one output row");
+
+/// The two source rows one output row of the 32x32 resize blends, each
+/// interpolated along x, kept from one output row to the next (rows
+/// `floor(s)` and `ceil(s)` move by at most one per output row).
+struct RowPair<T> {
+    rows: [usize; 2],
+    values: [[T; RESIZED_SIDE]; 2],
+}
+
+impl<T: Copy + Default> RowPair<T> {
+    fn new() -> Self {
+        RowPair {
+            rows: [usize::MAX; 2],
+            values: [[T::default(); RESIZED_SIDE]; 2],
+        }
+    }
+
+    /// Source rows `lower` and `upper`, computed by `row` unless kept.
+    #[inline]
+    fn get(
+        &mut self,
+        lower: usize,
+        upper: usize,
+        row: impl Fn(usize) -> [T; RESIZED_SIDE],
+    ) -> (&[T; RESIZED_SIDE], &[T; RESIZED_SIDE]) {
+        if self.rows != [lower, upper] {
+            let kept = |r: usize| {
+                self.rows
+                    .iter()
+                    .position(|&k| k == r)
+                    .map(|i| self.values[i])
+            };
+            let top = kept(lower).unwrap_or_else(|| row(lower));
+            let bottom = if upper == lower {
+                top
+            } else {
+                kept(upper).unwrap_or_else(|| row(upper))
+            };
+            self.rows = [lower, upper];
+            self.values = [top, bottom];
+        }
+        (&self.values[0], &self.values[1])
+    }
+}
+
+/// Source row `r` scaled to `[0, 1]` and interpolated along x: the first
+/// half of [`resized_pixel`], the same operations.
+#[inline]
+fn row_f32(image: &[u8; PIXELS], r: usize) -> [f32; RESIZED_SIDE] {
+    let pixel = |col: usize| f32::from(image[r * SIDE + col]) / 255.0;
+    array::from_fn(|x| {
+        let tx = TAPS_28_TO_32[x];
+        let left = pixel(tx.lower);
+        left + (pixel(tx.upper) - left) * tx.frac
+    })
+}
+
+/// Source row `r` interpolated along x in sixteenths: the first half of
+/// [`resized_pixel_u8`].
+#[inline]
+fn row_u16(image: &[u8; PIXELS], r: usize) -> [u16; RESIZED_SIDE] {
+    array::from_fn(|x| {
+        let (x0, x1, fx) = TAPS16[x];
+        let pixel = |col: u8| u16::from(image[r * SIDE + usize::from(col)]);
+        (16 - fx) * pixel(x0) + fx * pixel(x1)
+    })
 }
 
 /// True where the `f32` and int8 dot products use `wide`'s SIMD types: the

@@ -136,6 +136,15 @@ fn classifier_agrees_with_the_training_model() {
         for (a, b) in got.iter().zip(&want[0]) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
+        // Bit for bit the scalar kernel over the pixel-by-pixel resize: the
+        // classifier's row cache changes no rounding.
+        let scalar = inference::logits_f32_scalar(view, |c, chunk: &mut [f32; 16]| {
+            for (l, v) in chunk.iter_mut().enumerate() {
+                let k = c * 16 + l;
+                *v = inference::resized_pixel(image, k / 32, k % 32);
+            }
+        });
+        assert_eq!(got.map(f32::to_bits), scalar.map(f32::to_bits));
         let p = classifier.probabilities(image);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         let prediction = classifier.classify(image);
