@@ -27,11 +27,12 @@
 //!   dot products need them, never as a whole 1024-value image.
 //! - **Bounded stack**, with no recursion and no buffer whose size depends on
 //!   the data. For `f32` weights: `OUT` accumulators of 16 lanes
-//!   (`64 * OUT` bytes) and 16 inputs; for int8: the `IN` inputs as `u8` plus
-//!   `OUT` `i32` sums. Measured by stack painting on a Cortex-M4 (QEMU
-//!   mps2-an386, `examples/firmware/README.md`) for the chapter's 32x32,
-//!   10-class model: 1,288 bytes for one [`Classifier::logits`] call with
-//!   both parameter types compiled in.
+//!   (`64 * OUT` bytes), 16 inputs and, when resizing, two source rows
+//!   interpolated along x (256 bytes); for int8: the `IN` inputs as `u8`, two
+//!   such rows in sixteenths and `OUT` `i32` sums. Measured by stack painting
+//!   on a Cortex-M4 (QEMU mps2-an386, see `examples/firmware/README.md`) for
+//!   the chapter's 32x32, 10-class model: 1,860 bytes for one
+//!   [`Classifier::logits`] call with `f32` weights, 1,832 with int8.
 //! - **The same bits on every target**: the `f32` dot products are summed in
 //!   16 lanes with separate multiplies and adds (no FMA), lane `l` holding
 //!   inputs `l, l + 16, l + 32, ...` in order, and the lanes reduced in a fixed
