@@ -67,11 +67,11 @@ pub struct TrainArgs {
     pub batch_size: u32,
 
     /// Learning rate of SGD.
-    #[arg(long, default_value_t = 0.1, value_parser = parse_lr)]
+    #[arg(long, default_value_t = 0.1, value_parser = parse_lr, allow_negative_numbers = true)]
     pub lr: f32,
 
     /// Standard deviation of the initial weights, N(0, sigma^2).
-    #[arg(long, default_value_t = 0.01, value_parser = parse_sigma)]
+    #[arg(long, default_value_t = 0.01, value_parser = parse_sigma, allow_negative_numbers = true)]
     pub sigma: f32,
 
     /// Seed of the PRNG that initialises the weights and shuffles each epoch.

@@ -223,16 +223,16 @@ fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
     let digest = download::sha256_hex(&compressed);
     if let Some(cache) = cache_dir() {
         let raw = cache.join(format!("{name}-{}", &digest[..16]));
+        // One line per process, not one per file.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            eprintln!(
+                "{} is read-only: using decompressed copies in {}",
+                dir.display(),
+                cache.display()
+            );
+        });
         if !raw.exists() {
-            // One line per process, not one per file.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                eprintln!(
-                    "{} is read-only: decompressing into the cache {}",
-                    dir.display(),
-                    cache.display()
-                );
-            });
             let made = fs::create_dir_all(&cache)
                 .map_err(anyhow::Error::from)
                 .and_then(|()| write_atomically(&raw, |out| gunzip_bounded(gz, kind, out)));

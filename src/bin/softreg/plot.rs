@@ -8,6 +8,9 @@ use plotters::prelude::*;
 /// Picture size in pixels (the SVG scales, but this sets the proportions).
 const SIZE: (u32, u32) = (640, 420);
 
+/// Picks one number out of an epoch's metrics.
+type Metric = fn(&EpochMetrics) -> f64;
+
 /// Renders the learning curves as an SVG document.
 pub fn curves_svg(history: &[EpochMetrics]) -> Result<String> {
     let mut svg = String::new();
@@ -48,7 +51,7 @@ fn draw(svg: &mut String, history: &[EpochMetrics]) -> Result<(), Box<dyn std::e
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
 
-    let series: [(&str, RGBColor, fn(&EpochMetrics) -> f64); 3] = [
+    let series: [(&str, RGBColor, Metric); 3] = [
         ("train loss", RGBColor(31, 119, 180), |m| m.train_loss),
         ("val loss", RGBColor(214, 39, 40), |m| m.val_loss),
         ("val acc", RGBColor(44, 160, 44), |m| m.val_acc),
