@@ -92,10 +92,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Worker threads. Accepted for forward compatibility: the trainer is
-    /// single-threaded for now, so results never depend on this.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub threads: u32,
+    /// Threads for training and validation [default: the cores, at most 2].
+    /// The same seed gives bit-identical results whatever this is.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
 
     /// Dataset location.
     #[command(flatten)]

@@ -14,6 +14,7 @@ use flate2::read::GzDecoder;
 use memmap2::Mmap;
 use softreg::fashion_mnist::{CLASSES, PIXELS, SIDE};
 use softreg::idx::{self, IdxError, IdxKind};
+use softreg::train::Examples;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::ops::Deref;
@@ -103,16 +104,6 @@ pub struct SplitFiles {
     pub labels: DataFile,
 }
 
-/// A checked split, borrowing the mapped bytes: every image 28x28, one label
-/// per image, every label a class.
-#[derive(Clone, Copy, Debug)]
-pub struct Examples<'a> {
-    /// The images, 784 pixels each, row-major.
-    pub images: &'a [[u8; PIXELS]],
-    /// The labels, `0..10`.
-    pub labels: &'a [u8],
-}
-
 impl SplitFiles {
     /// Opens (fetching or decompressing as needed) the two files of `split`.
     pub fn open(source: &Source, split: Split) -> Result<SplitFiles> {
@@ -123,7 +114,8 @@ impl SplitFiles {
         })
     }
 
-    /// Parses and checks both files.
+    /// Parses and checks both files: every image 28x28, one label per
+    /// image, every label a class. Borrows the mapped bytes, no copy.
     pub fn examples(&self) -> Result<Examples<'_>> {
         let images_path = self.images.path.display();
         let labels_path = self.labels.path.display();

@@ -4,11 +4,12 @@
 
 use crate::cli::EvaluateArgs;
 use crate::data::{Source, Split, SplitFiles};
-use crate::train::{self, Convert, Inputs, Model};
+use crate::train::{self, Model};
 use anyhow::{anyhow, bail, Context, Result};
 use softreg::fashion_mnist::{CLASSES, CLASS_NAMES, PIXELS, RESIZED_PIXELS};
 use softreg::model_file;
-use softreg::resize::{resize_28_to_32, scale_28};
+use softreg::parallel;
+use softreg::train::{Examples, InputMap, Native, Resized};
 use std::io::Write;
 use std::path::Path;
 
@@ -57,20 +58,17 @@ pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     let files = SplitFiles::open(&source, Split::Test)?;
     let test = files.examples()?;
     match model {
-        LoadedModel::Resized(m) => report(&m, test.images, test.labels, resize_28_to_32),
-        LoadedModel::Native(m) => report(&m, test.images, test.labels, scale_28),
+        LoadedModel::Resized(m) => report::<RESIZED_PIXELS, Resized>(&m, test),
+        LoadedModel::Native(m) => report::<PIXELS, Native>(&m, test),
     }
 }
 
-fn report<const IN: usize>(
-    model: &Model<IN>,
-    images: &[[u8; PIXELS]],
-    labels: &[u8],
-    convert: Convert<IN>,
-) -> Result<()> {
-    let inputs = Inputs::convert(images, labels, convert);
-    let eval = model.evaluate(&inputs.x, &inputs.y);
-    let predicted = train::predict_all(model, &inputs.x);
+fn report<const IN: usize, M: InputMap<IN>>(model: &Model<IN>, test: Examples<'_>) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The same sums as training's per-epoch validation, so the figures match.
+    let eval = parallel::evaluate::<IN, M>(model, test, threads);
+    let predicted = train::predict_all::<IN, M>(model, test.images);
+    let labels = test.labels;
     // confusion[true][predicted]
     let mut confusion = [[0usize; CLASSES]; CLASSES];
     for (&t, &p) in labels.iter().zip(&predicted) {

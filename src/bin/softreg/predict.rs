@@ -6,10 +6,10 @@
 
 use crate::cli::PredictArgs;
 use crate::evaluate::{load_model, LoadedModel};
-use crate::train::{Convert, Model};
+use crate::train::Model;
 use anyhow::{anyhow, bail, Context, Result};
-use softreg::fashion_mnist::{CLASSES, CLASS_NAMES, PIXELS, SIDE};
-use softreg::resize::{resize_28_to_32, scale_28};
+use softreg::fashion_mnist::{CLASSES, CLASS_NAMES, PIXELS, RESIZED_PIXELS, SIDE};
+use softreg::train::{InputMap, Native, Resized};
 use std::io::{BufReader, Write};
 use std::path::Path;
 
@@ -20,8 +20,8 @@ pub fn predict_command(args: &PredictArgs) -> Result<()> {
     for path in &args.images {
         let image = read_as_fashion_mnist(path)?;
         let probs = match &model {
-            LoadedModel::Resized(m) => probabilities(m, &image, resize_28_to_32),
-            LoadedModel::Native(m) => probabilities(m, &image, scale_28),
+            LoadedModel::Resized(m) => probabilities::<RESIZED_PIXELS, Resized>(m, &image),
+            LoadedModel::Native(m) => probabilities::<PIXELS, Native>(m, &image),
         };
         let mut ranked: Vec<usize> = (0..CLASSES).collect();
         ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
@@ -34,13 +34,13 @@ pub fn predict_command(args: &PredictArgs) -> Result<()> {
     Ok(())
 }
 
-fn probabilities<const IN: usize>(
+/// The class probabilities of one 28x28 image, mapped to inputs by `M`.
+fn probabilities<const IN: usize, M: InputMap<IN>>(
     model: &Model<IN>,
     image: &[u8; PIXELS],
-    convert: Convert<IN>,
 ) -> [f32; CLASSES] {
     let mut x = [0.0f32; IN];
-    convert(image, &mut x);
+    M::map(image, &mut x);
     model.probabilities(&x)
 }
 

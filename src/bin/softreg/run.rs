@@ -5,10 +5,10 @@ use crate::data::{Source, Split, SplitFiles};
 use crate::outputs::{self, RunDir, MODEL_FILE};
 use crate::picture::{self, Mistake};
 use crate::plot;
-use crate::train::{self, Config, Convert, EpochMetrics, Inputs};
+use crate::train::{self, Config, EpochMetrics};
 use anyhow::Result;
 use softreg::fashion_mnist::{PIXELS, RESIZED_PIXELS};
-use softreg::resize::{resize_28_to_32, scale_28};
+use softreg::train::{InputMap, Native, Resized};
 use std::time::Instant;
 
 /// The chapter's prediction step looks at the first validation batch.
@@ -35,21 +35,16 @@ impl Console {
 /// Runs `softreg train`.
 pub fn train_command(args: &TrainArgs) -> Result<()> {
     match args.resize {
-        32 => train_with::<RESIZED_PIXELS>(args, resize_28_to_32),
-        _ => train_with::<PIXELS>(args, scale_28),
+        32 => train_with::<RESIZED_PIXELS, Resized>(args),
+        _ => train_with::<PIXELS, Native>(args),
     }
 }
 
-fn train_with<const IN: usize>(args: &TrainArgs, convert: Convert<IN>) -> Result<()> {
+fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> {
     let console = Console {
         to_stderr: args.json,
     };
-    if args.threads > 1 {
-        eprintln!(
-            "note: the trainer is single-threaded for now; --threads {} changes nothing",
-            args.threads
-        );
-    }
+    let threads = args.threads.map_or_else(available_threads, |t| t as usize);
     // Claim the run directory first: a bad --out should fail in a
     // millisecond, not after the data is loaded. Until `keep`, an error
     // removes it again.
@@ -65,13 +60,11 @@ fn train_with<const IN: usize>(args: &TrainArgs, convert: Convert<IN>) -> Result
     let test_files = SplitFiles::open(&source, Split::Test)?;
     let train_set = train_files.examples()?;
     let test_set = test_files.examples()?;
-    let train_inputs = Inputs::convert(train_set.images, train_set.labels, convert);
-    let val_inputs = Inputs::convert(test_set.images, test_set.labels, convert);
-    let side = (IN as f64).sqrt() as u32;
+    let side = M::IMAGE_SIDE as u32;
     eprintln!(
         "data: {} training and {} validation images from {}, as {side}x{side} inputs, in {:.2} s",
-        train_inputs.len(),
-        val_inputs.len(),
+        train_set.images.len(),
+        test_set.images.len(),
         source.dir.display(),
         load_start.elapsed().as_secs_f64()
     );
@@ -82,13 +75,20 @@ fn train_with<const IN: usize>(args: &TrainArgs, convert: Convert<IN>) -> Result
         lr: args.lr,
         sigma: args.sigma,
         seed: args.seed,
+        threads,
     };
     console.line(&format!(
-        "training: {} epochs, batch size {}, lr {}, sigma {}, seed {}",
-        config.epochs, config.batch_size, config.lr, config.sigma, config.seed
+        "training: {} epochs, batch size {}, lr {}, sigma {}, seed {}, {} thread{}",
+        config.epochs,
+        config.batch_size,
+        config.lr,
+        config.sigma,
+        config.seed,
+        threads,
+        if threads == 1 { "" } else { "s" }
     ));
     console.line("epoch  train loss  val loss  val acc  seconds");
-    let trained = train::train(&config, &train_inputs, &val_inputs, |m: &EpochMetrics| {
+    let trained = train::train::<IN, M>(&config, train_set, test_set, |m: &EpochMetrics| {
         console.line(&format!(
             "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
             m.epoch, m.train_loss, m.val_loss, m.val_acc, m.seconds
@@ -96,8 +96,8 @@ fn train_with<const IN: usize>(args: &TrainArgs, convert: Convert<IN>) -> Result
     });
 
     // The chapter's prediction step: the first validation batch, in file order.
-    let batch = PREDICTION_BATCH.min(val_inputs.len());
-    let predicted = train::predict_all(&trained.model, &val_inputs.x[..batch]);
+    let batch = PREDICTION_BATCH.min(test_set.images.len());
+    let predicted = train::predict_all::<IN, M>(&trained.model, &test_set.images[..batch]);
     let mistakes: Vec<Mistake<'_>> = predicted
         .iter()
         .enumerate()
@@ -133,7 +133,7 @@ fn train_with<const IN: usize>(args: &TrainArgs, convert: Convert<IN>) -> Result
 
     if args.json {
         let last = trained.history.last().copied();
-        let images = train_inputs.len() as f64 * f64::from(config.epochs);
+        let images = train_set.images.len() as f64 * f64::from(config.epochs);
         let json = serde_json::json!({
             "epochs": config.epochs,
             "batch_size": config.batch_size,
@@ -142,6 +142,7 @@ fn train_with<const IN: usize>(args: &TrainArgs, convert: Convert<IN>) -> Result
             "lr": config.lr.to_string().parse::<f64>().unwrap_or(f64::from(config.lr)),
             "resize": args.resize,
             "seed": config.seed,
+            "threads": threads,
             "train_loss": last.map(|m| m.train_loss),
             "val_loss": last.map(|m| m.val_loss),
             "val_acc": last.map(|m| m.val_acc),
@@ -152,4 +153,12 @@ fn train_with<const IN: usize>(args: &TrainArgs, convert: Convert<IN>) -> Result
         println!("{json}");
     }
     Ok(())
+}
+
+/// The default thread count: every core, up to what the core's fixed
+/// sharding can use (more would sit idle).
+fn available_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(softreg::train::SHARDS)
 }

@@ -1,21 +1,21 @@
 //! The chapter's training loop: minibatch SGD over shuffled examples, with a
 //! full validation pass after every epoch.
 //!
-//! Generic over the number of inputs `IN` (1024 for 32x32 images, 784 for the
-//! native 28x28), so the kernels see fixed-size rows and the caller picks the
-//! instantiation once, from `--resize`.
+//! The arithmetic lives in the core ([`softreg::parallel`]): it trains on the
+//! raw `u8` pixels of the memory-mapped files with the resize folded into the
+//! weights, and splits every batch into a fixed number of shards, so one or
+//! two threads give bit-identical models. This module owns the loop around
+//! it: seeding, shuffling, timing, the progress bar and the per-epoch report.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use softreg::fashion_mnist::{CLASSES, PIXELS};
+use softreg::parallel::{self, Sgd};
+use softreg::train::{Examples, InputMap};
 use softreg::{Rng, SoftmaxRegression};
 use std::time::Instant;
 
 /// The model this application trains: `IN` inputs, ten classes.
 pub type Model<const IN: usize> = SoftmaxRegression<IN, CLASSES>;
-
-/// Turns one 28x28 `u8` image into the model's `IN` inputs (scaled to
-/// `[0, 1]`, and resized when `IN` is 1024).
-pub type Convert<const IN: usize> = fn(&[u8; PIXELS], &mut [f32; IN]);
 
 /// Hyperparameters of one run.
 #[derive(Clone, Copy, Debug)]
@@ -30,34 +30,8 @@ pub struct Config {
     pub sigma: f32,
     /// PRNG seed for the initial weights and the shuffles.
     pub seed: u64,
-}
-
-/// A dataset converted to model inputs: one `[f32; IN]` row per example.
-pub struct Inputs<const IN: usize> {
-    /// The inputs.
-    pub x: Vec<[f32; IN]>,
-    /// The labels.
-    pub y: Vec<u8>,
-}
-
-impl<const IN: usize> Inputs<IN> {
-    /// Converts every image once, up front, so that the epochs only do
-    /// arithmetic (60,000 resizes per epoch would cost more than SGD does).
-    pub fn convert(images: &[[u8; PIXELS]], labels: &[u8], convert: Convert<IN>) -> Self {
-        let mut x = vec![[0.0f32; IN]; images.len()];
-        for (row, image) in x.iter_mut().zip(images) {
-            convert(image, row);
-        }
-        Inputs {
-            x,
-            y: labels.to_vec(),
-        }
-    }
-
-    /// Number of examples.
-    pub fn len(&self) -> usize {
-        self.x.len()
-    }
+    /// Threads; the results do not depend on it.
+    pub threads: usize,
 }
 
 /// What one epoch measured.
@@ -88,12 +62,14 @@ pub struct Trained<const IN: usize> {
 
 /// Trains a fresh model on `train`, validating on `val` after each epoch and
 /// reporting each epoch to `on_epoch` (with the progress bar suspended).
+/// `M` maps the 28x28 pixels to the model's `IN` inputs.
 ///
-/// Deterministic: the same `config` and data give bit-identical results.
-pub fn train<const IN: usize>(
+/// Deterministic: the same `config` and data give bit-identical results,
+/// whatever `config.threads`.
+pub fn train<const IN: usize, M: InputMap<IN>>(
     config: &Config,
-    train: &Inputs<IN>,
-    val: &Inputs<IN>,
+    train: Examples<'_>,
+    val: Examples<'_>,
     mut on_epoch: impl FnMut(&EpochMetrics),
 ) -> Trained<IN> {
     let mut rng = Rng::seed_from_u64(config.seed);
@@ -102,19 +78,20 @@ pub fn train<const IN: usize>(
     let mut model = Box::new(Model::<IN>::zeroed());
     model.init_normal(&mut rng, config.sigma);
 
-    let n = train.len();
-    let batch = config.batch_size.min(n).max(1);
-    // We shuffle indices and gather each batch into one contiguous buffer:
-    // the kernels want `&[[f32; IN]]`, and copying 1 MB per batch costs far
-    // less than the matrix products that follow.
+    let n = train.images.len();
+    let sgd = Sgd {
+        batch_size: config.batch_size.clamp(1, n.max(1)),
+        lr: config.lr,
+        threads: config.threads.max(1),
+    };
+    // The core reads examples in the order we give, so shuffling a list of
+    // indices shuffles the examples themselves each epoch, not just the
+    // order of fixed batches (which is what d2l's loader does).
     let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut xb = vec![[0.0f32; IN]; batch];
-    let mut yb = vec![0u8; batch];
-    let mut scratch = vec![[0.0f32; CLASSES]; batch];
 
-    let batches = n.div_ceil(batch) as u64;
+    let batches = n.div_ceil(sgd.batch_size) as u64;
     let bar = ProgressBar::new(batches).with_style(
-        ProgressStyle::with_template("epoch {prefix} {bar:40} {pos}/{len} batches, loss {msg}")
+        ProgressStyle::with_template("epoch {prefix} {bar:40} {pos}/{len} batches")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
@@ -124,25 +101,13 @@ pub fn train<const IN: usize>(
         let epoch_start = Instant::now();
         bar.reset();
         bar.set_prefix(epoch.to_string());
-        // Shuffle the examples themselves each epoch, not just the order of
-        // fixed batches (which is what d2l's loader does).
         rng.shuffle(&mut order);
-        let mut loss_sum = 0.0f64;
-        for chunk in order.chunks(batch) {
-            let m = chunk.len();
-            for (k, &i) in chunk.iter().enumerate() {
-                xb[k] = train.x[i as usize];
-                yb[k] = train.y[i as usize];
-            }
-            let loss = model.sgd_step(&xb[..m], &yb[..m], config.lr, &mut scratch);
-            loss_sum += f64::from(loss) * m as f64;
-            bar.set_message(format!("{loss:.4}"));
-            bar.inc(1);
-        }
-        let eval = model.evaluate(&val.x, &val.y);
+        let train_loss =
+            parallel::train_epoch::<IN, M>(&mut model, train, &order, sgd, || bar.inc(1));
+        let eval = parallel::evaluate::<IN, M>(&model, val, sgd.threads);
         let metrics = EpochMetrics {
             epoch,
-            train_loss: loss_sum / n as f64,
+            train_loss,
             val_loss: eval.mean_loss(),
             val_acc: eval.accuracy(),
             seconds: epoch_start.elapsed().as_secs_f64(),
@@ -158,13 +123,24 @@ pub fn train<const IN: usize>(
     }
 }
 
-/// The predicted class of each row of `x`.
-pub fn predict_all<const IN: usize>(model: &Model<IN>, x: &[[f32; IN]]) -> Vec<u8> {
+/// The predicted class of each image, mapping the pixels to inputs with
+/// `M` a chunk at a time (no full converted copy of the data).
+pub fn predict_all<const IN: usize, M: InputMap<IN>>(
+    model: &Model<IN>,
+    images: &[[u8; PIXELS]],
+) -> Vec<u8> {
     const CHUNK: usize = 256;
+    // 1 MiB of inputs: on the heap, not the stack, whatever clippy thinks.
+    #[allow(clippy::useless_vec)]
+    let mut x = vec![[0.0f32; IN]; CHUNK];
     let mut scratch = vec![[0.0f32; CLASSES]; CHUNK];
-    let mut classes = vec![0u8; x.len()];
-    for (xs, cs) in x.chunks(CHUNK).zip(classes.chunks_mut(CHUNK)) {
-        model.predict(xs, &mut scratch, cs);
+    let mut classes = vec![0u8; images.len()];
+    for (chunk, out) in images.chunks(CHUNK).zip(classes.chunks_mut(CHUNK)) {
+        let x = &mut x[..chunk.len()];
+        for (row, image) in x.iter_mut().zip(chunk) {
+            M::map(image, row);
+        }
+        model.predict(x, &mut scratch, out);
     }
     classes
 }
@@ -172,38 +148,47 @@ pub fn predict_all<const IN: usize>(model: &Model<IN>, x: &[[f32; IN]]) -> Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use softreg::train::{Native, Resized};
 
-    /// A toy problem the model can learn: class = brightest quarter of rows.
-    fn toy(n: usize, seed: u64) -> Inputs<16> {
+    /// A toy problem the model can learn: class = which quarter of the rows
+    /// is bright.
+    fn toy(n: usize, seed: u64) -> (Vec<[u8; PIXELS]>, Vec<u8>) {
         let mut rng = Rng::seed_from_u64(seed);
-        let mut x = vec![[0.0f32; 16]; n];
-        let mut y = vec![0u8; n];
-        for (row, label) in x.iter_mut().zip(&mut y) {
+        let mut images = vec![[0u8; PIXELS]; n];
+        let mut labels = vec![0u8; n];
+        for (image, label) in images.iter_mut().zip(&mut labels) {
             *label = rng.below(4) as u8;
-            for (k, v) in row.iter_mut().enumerate() {
-                *v = rng.next_f32() * 0.3
-                    + if k / 4 == usize::from(*label) {
-                        0.7
-                    } else {
-                        0.0
-                    };
+            for (k, v) in image.iter_mut().enumerate() {
+                let bright = k / (PIXELS / 4) == usize::from(*label);
+                *v = (rng.below(80) + if bright { 170 } else { 0 }) as u8;
             }
         }
-        Inputs { x, y }
+        (images, labels)
     }
 
-    #[test]
-    fn learns_and_is_deterministic() {
-        let (tr, va) = (toy(300, 1), toy(100, 2));
-        let config = Config {
+    fn examples<'a>(data: &'a (Vec<[u8; PIXELS]>, Vec<u8>)) -> Examples<'a> {
+        Examples {
+            images: &data.0,
+            labels: &data.1,
+        }
+    }
+
+    fn config(threads: usize) -> Config {
+        Config {
             epochs: 3,
             batch_size: 32,
             lr: 0.5,
             sigma: 0.01,
             seed: 7,
-        };
-        let a = train(&config, &tr, &va, |_| {});
-        let b = train(&config, &tr, &va, |_| {});
+            threads,
+        }
+    }
+
+    #[test]
+    fn learns_and_is_deterministic_across_threads() {
+        let (tr, va) = (toy(300, 1), toy(100, 2));
+        let a = train::<1024, Resized>(&config(1), examples(&tr), examples(&va), |_| {});
+        let b = train::<1024, Resized>(&config(2), examples(&tr), examples(&va), |_| {});
         assert_eq!(a.history.len(), 3);
         assert_eq!(a.model, b.model);
         for (x, y) in a.history.iter().zip(&b.history) {
@@ -215,20 +200,19 @@ mod tests {
         let last = a.history[2];
         assert!(last.val_acc > 0.9, "{last:?}");
         assert!(last.train_loss < a.history[0].train_loss);
-        assert_eq!(predict_all(&a.model, &va.x).len(), 100);
+        let predicted = predict_all::<1024, Resized>(&a.model, &va.0);
+        let correct = predicted.iter().zip(&va.1).filter(|(p, y)| p == y).count();
+        assert_eq!(correct as f64 / 100.0, last.val_acc);
     }
 
     #[test]
     fn a_batch_larger_than_the_data_is_one_batch() {
         let (tr, va) = (toy(10, 3), toy(10, 4));
         let config = Config {
-            epochs: 1,
             batch_size: 1000,
-            lr: 0.1,
-            sigma: 0.01,
-            seed: 0,
+            ..config(1)
         };
-        let t = train(&config, &tr, &va, |_| {});
+        let t = train::<784, Native>(&config, examples(&tr), examples(&va), |_| {});
         assert!(t.history[0].train_loss.is_finite());
     }
 }
