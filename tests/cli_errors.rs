@@ -227,3 +227,21 @@ fn predict_rejects_what_is_not_a_png() {
     sb.softreg(&["predict", "--model", model.to_str().unwrap(), "nope.png"])
         .fails(1, &["nope.png"]);
 }
+
+#[test]
+fn a_diverged_run_is_an_error_not_a_model() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    sb.softreg(&[
+        "--epochs",
+        "1",
+        "--lr",
+        "1e38",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        "run",
+    ])
+    .fails(1, &["diverged", "--lr"]);
+    assert!(!sb.path("run").exists());
+}

@@ -6,7 +6,7 @@ use crate::outputs::{self, RunDir, MODEL_FILE};
 use crate::picture::{self, Mistake};
 use crate::plot;
 use crate::train::{self, Config, EpochMetrics};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use softreg::fashion_mnist::{PIXELS, RESIZED_PIXELS};
 use softreg::train::{InputMap, Native, Resized};
 use std::time::Instant;
@@ -94,6 +94,22 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> 
             m.epoch, m.train_loss, m.val_loss, m.val_acc, m.seconds
         ));
     });
+
+    // A model file with NaN or infinite weights would be refused by every
+    // reader (`evaluate` included), so a diverged run is an error, not a run.
+    let model = &trained.model;
+    if !model
+        .weights
+        .iter()
+        .flatten()
+        .chain(&model.bias)
+        .all(|v| v.is_finite())
+    {
+        bail!(
+            "training diverged: the weights are no longer finite numbers (--lr {} is too large)",
+            config.lr
+        );
+    }
 
     // The chapter's prediction step: the first validation batch, in file order.
     let batch = PREDICTION_BATCH.min(test_set.images.len());
