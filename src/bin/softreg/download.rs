@@ -70,7 +70,13 @@ pub fn fetch(mirror: &str, file: &RemoteFile, dir: &Path) -> Result<PathBuf> {
     let url = format!("{}/{}", mirror.trim_end_matches('/'), file.name);
     let dest = dir.join(file.name);
     eprintln!("downloading {url}");
-    fetch_verified(&url, &dest, file.size, file.sha256)?;
+    fetch_verified(&url, &dest, file.size, file.sha256).with_context(|| {
+        format!(
+            "cannot fetch {} into {} (without network, put the four files there or pass --data-dir)",
+            file.name,
+            dir.display()
+        )
+    })?;
     Ok(dest)
 }
 
