@@ -180,3 +180,64 @@ fn eight_sgd_steps_follow_tensorflows_trajectory() {
         .collect();
     assert_eq!(predictions.as_slice(), want.as_slice());
 }
+
+/// The same eight steps through the fast path the trainer uses: raw pixels,
+/// the resize folded into the weights, each batch in two shards, on one
+/// thread and on two.
+#[test]
+fn folded_sharded_training_follows_the_same_trajectory() {
+    use softreg::fashion_mnist::PIXELS;
+    use softreg::{parallel, train};
+
+    let g = golden("trajectory_tf.json");
+    let image_bytes = fixture("train-2048-images-idx3-ubyte");
+    let label_bytes = fixture("train-2048-labels-idx1-ubyte");
+    let images = idx::parse_images(&image_bytes).unwrap();
+    let images = images.as_arrays::<PIXELS>().unwrap();
+    let labels = idx::parse_labels(&label_bytes).unwrap().labels;
+    let batch = g["batch_size"].as_u64().unwrap() as usize;
+    let lr = g["lr"].as_f64().unwrap() as f32;
+    let order: Vec<u32> = (0..images.len() as u32).collect();
+
+    let mut w0 = Box::new([[0.0f32; CLASSES]; 1024]);
+    for (row, values) in w0.iter_mut().zip(g["W0"].as_array().unwrap()) {
+        row.copy_from_slice(&floats(values));
+    }
+    let want_losses = floats(&g["losses"]);
+    let want_mean = want_losses.iter().map(|&l| f64::from(l)).sum::<f64>() / 8.0;
+
+    let mut models = Vec::new();
+    for threads in [1, 2] {
+        let mut model = Box::new(SoftmaxRegression::<1024, CLASSES>::zeroed());
+        model.set_weights_input_major(&w0);
+        let mut batches = 0;
+        let data = train::Examples { images, labels };
+        let sgd = parallel::Sgd {
+            batch_size: batch,
+            lr,
+            threads,
+        };
+        let mean_loss =
+            parallel::train_epoch::<1024, train::Resized>(&mut model, data, &order, sgd, || {
+                batches += 1
+            });
+        assert_eq!(batches, 8);
+        assert!(((mean_loss - want_mean) / want_mean).abs() <= 1e-5);
+        let mut worst_w = 0.0f32;
+        for (k, values) in g["W_final"].as_array().unwrap().iter().enumerate() {
+            for (j, want) in floats(values).into_iter().enumerate() {
+                worst_w = worst_w.max((model.weights[j][k] - want).abs());
+            }
+        }
+        assert!(
+            worst_w <= 1e-6,
+            "{threads} threads: W_final off by {worst_w:e}"
+        );
+        for (got, want) in model.bias.iter().zip(floats(&g["b_final"])) {
+            assert!((got - want).abs() <= 1e-6, "b_final: {got} vs {want}");
+        }
+        models.push(model);
+    }
+    // Bit-identical whatever the number of threads.
+    assert_eq!(models[0], models[1]);
+}
