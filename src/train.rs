@@ -37,9 +37,10 @@ pub trait InputMap<const IN: usize> {
     /// The map itself: pixels (scaled by 1/255) to model inputs.
     fn map(pixels: &[u8; PIXELS], inputs: &mut [f32; IN]);
 
-    /// `w_eff = M^T w`: weights on the raw pixels (still to be scaled by
-    /// 1/255) equivalent to `w` on the mapped inputs.
-    fn fold(w: &[f32; IN], w_eff: &mut [f32; PIXELS]);
+    /// `w_eff = scale * M^T w`: weights on the raw pixels equivalent to `w`
+    /// on the mapped inputs, times `scale` (the trainer passes 1/255, so the
+    /// folded weights apply to raw `u8` pixels).
+    fn fold(w: &[f32; IN], scale: f32, w_eff: &mut [f32; PIXELS]);
 
     /// `w += scale * M g`: a gradient with respect to the folded weights
     /// taken back to the model's weights.
@@ -57,8 +58,10 @@ impl InputMap<PIXELS> for Native {
         resize::scale_28(pixels, inputs);
     }
 
-    fn fold(w: &[f32; PIXELS], w_eff: &mut [f32; PIXELS]) {
-        w_eff.copy_from_slice(w);
+    fn fold(w: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+        for (e, v) in w_eff.iter_mut().zip(w) {
+            *e = scale * v;
+        }
     }
 
     fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; PIXELS]) {
@@ -79,8 +82,8 @@ impl InputMap<RESIZED_PIXELS> for Resized {
         resize::resize_28_to_32(pixels, inputs);
     }
 
-    fn fold(w: &[f32; RESIZED_PIXELS], w_eff: &mut [f32; PIXELS]) {
-        resize::fold_resize_into_weights(w, w_eff);
+    fn fold(w: &[f32; RESIZED_PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+        resize::fold_resize_into_weights(w, scale, w_eff);
     }
 
     fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; RESIZED_PIXELS]) {
@@ -125,10 +128,7 @@ impl Folded {
         model: &SoftmaxRegression<IN, CLASSES>,
     ) {
         for (w_eff, w) in self.weights.iter_mut().zip(&model.weights) {
-            M::fold(w, w_eff);
-            for v in w_eff.iter_mut() {
-                *v /= 255.0;
-            }
+            M::fold(w, 1.0 / 255.0, w_eff);
         }
         self.bias = model.bias;
     }
