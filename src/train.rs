@@ -239,13 +239,12 @@ pub fn apply_step<const IN: usize, M: InputMap<IN>>(
 ) -> f32 {
     let (first, rest) = shards.split_first_mut().expect("at least one shard");
     for shard in rest.iter() {
-        for (a, b) in first
-            .weights
-            .iter_mut()
-            .flatten()
-            .zip(shard.weights.iter().flatten())
-        {
-            *a += b;
+        // Row by row: a flattened iterator here compiles to scalar adds
+        // (measured: 4% of a training run).
+        for (a_row, b_row) in first.weights.iter_mut().zip(&shard.weights) {
+            for (a, b) in a_row.iter_mut().zip(b_row) {
+                *a += b;
+            }
         }
         for (a, b) in first.bias.iter_mut().zip(&shard.bias) {
             *a += b;
