@@ -186,12 +186,11 @@ fn model_shape<const IN: usize, const OUT: usize>(data: &[u8]) {
         (Ok(model), Ok(view)) => {
             // Same values, bit for bit, and the view really is in place.
             let bits = |v: &f32| v.to_bits();
-            assert!(model
+            assert!(model.weights.iter().flatten().map(bits).eq(view
                 .weights
                 .iter()
                 .flatten()
-                .map(bits)
-                .eq(view.weights.iter().flatten().map(bits)));
+                .map(bits)));
             assert!(model.bias.iter().map(bits).eq(view.bias.iter().map(bits)));
             assert_eq!(
                 view.weights.as_ptr() as usize,
