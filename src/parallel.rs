@@ -18,7 +18,7 @@ use std::vec::Vec;
 
 /// Per-shard buffers, allocated once per epoch.
 struct ShardBuffers {
-    inputs: Vec<[f32; PIXELS]>,
+    images: Vec<[u8; PIXELS]>,
     labels: Vec<u8>,
     logits: Vec<[f32; CLASSES]>,
 }
@@ -26,7 +26,7 @@ struct ShardBuffers {
 impl ShardBuffers {
     fn new(rows: usize) -> Self {
         ShardBuffers {
-            inputs: vec![[0.0; PIXELS]; rows],
+            images: vec![[0; PIXELS]; rows],
             labels: vec![0; rows],
             logits: vec![[0.0; CLASSES]; rows],
         }
@@ -34,7 +34,7 @@ impl ShardBuffers {
 
     fn scratch(&mut self) -> ShardScratch<'_> {
         ShardScratch {
-            inputs: &mut self.inputs,
+            images: &mut self.images,
             labels: &mut self.labels,
             logits: &mut self.logits,
         }

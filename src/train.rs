@@ -156,11 +156,11 @@ impl ShardGradient {
 }
 
 /// Scratch space for one shard of at most `rows` examples: the shard's
-/// inputs widened to `f32`, its labels, and its logits (which become the
-/// gradient of the loss with respect to the logits).
+/// images gathered into one contiguous block, its labels, and its logits
+/// (which become the gradient of the loss with respect to the logits).
 pub struct ShardScratch<'a> {
-    /// One row of inputs per example.
-    pub inputs: &'a mut [[f32; PIXELS]],
+    /// One image per example.
+    pub images: &'a mut [[u8; PIXELS]],
     /// One label per example.
     pub labels: &'a mut [u8],
     /// One row of logits per example.
@@ -188,20 +188,21 @@ pub fn shard_gradient(
     out: &mut ShardGradient,
 ) {
     let n = rows.len();
-    let inputs = &mut scratch.inputs[..n];
+    let x = &mut scratch.images[..n];
     let y = &mut scratch.labels[..n];
     let logits = &mut scratch.logits[..n];
-    // Gather the shard's rows, widening u8 to f32 (the 1/255 lives in the
-    // folded weights).
-    for ((input, label), &row) in inputs.iter_mut().zip(y.iter_mut()).zip(rows) {
-        for (v, &p) in input.iter_mut().zip(&data.images[row as usize]) {
-            *v = f32::from(p);
-        }
+    // Gather the shard's shuffled rows into one block (784 bytes each) so
+    // the kernels stream them; the 1/255 scale lives in the folded weights.
+    for ((image, label), &row) in x.iter_mut().zip(y.iter_mut()).zip(rows) {
+        *image = data.images[row as usize];
         *label = data.labels[row as usize];
     }
-    matmul::logits(inputs, &folded.weights, &folded.bias, logits);
+    matmul::logits_u8(x, &folded.weights, &folded.bias, 1.0, logits);
     out.loss_sum = cross_entropy::softmax_cross_entropy_grad(logits, y);
-    matmul::weight_gradient(inputs, logits, &mut out.weights);
+    for row in out.weights.iter_mut() {
+        row.fill(0.0);
+    }
+    matmul::accumulate_weight_gradient_u8(x, logits, 1.0, &mut out.weights);
     out.bias = sum::column_sums(logits);
 }
 
@@ -248,17 +249,11 @@ pub fn evaluate_rows(
 ) -> Evaluation {
     const BLOCK: usize = 64;
     let mut result = Evaluation::default();
-    let mut inputs = [[0.0f32; PIXELS]; BLOCK];
     let mut logits = [[0.0f32; CLASSES]; BLOCK];
     let (images, labels) = (&data.images[rows.clone()], &data.labels[rows]);
     for (xb, yb) in images.chunks(BLOCK).zip(labels.chunks(BLOCK)) {
-        let (inputs, logits) = (&mut inputs[..xb.len()], &mut logits[..xb.len()]);
-        for (input, image) in inputs.iter_mut().zip(xb) {
-            for (v, &p) in input.iter_mut().zip(image) {
-                *v = f32::from(p);
-            }
-        }
-        matmul::logits(inputs, &folded.weights, &folded.bias, logits);
+        let logits = &mut logits[..xb.len()];
+        matmul::logits_u8(xb, &folded.weights, &folded.bias, 1.0, logits);
         for (row, &label) in logits.iter().zip(yb) {
             result.correct += usize::from(softmax::argmax(row) == usize::from(label));
         }

@@ -18,12 +18,14 @@
 //! two such sums of the same terms differ by at most
 //! `2 gamma(n) * sum |term|`, about `n * eps * sum |term|`.
 //!
-//! - `logits`: `b + sum_k x_k w_k` is a sum of `IN + 1` terms. The scalar twin
-//!   rounds `IN + 1` times along a chain; the SIMD kernel rounds
-//!   `ceil(IN / 16)` times per lane, 4 times in the lane reduction and once
-//!   for the bias. With `n = IN + 5` covering both:
-//!   `|simd - scalar| <= 2 gamma(IN + 5) (sum_k |x_k w_k| + |b|)`.
-//! - `accumulate_weight_gradient`: `w + scale * sum_i g_ij x_ik` over `B` rows
+//! - `logits`: `b + scale * sum_k x_k w_k` (`scale = 1` for `f32` inputs, any
+//!   for `u8` pixels, which convert to `f32` exactly). The scalar twin rounds
+//!   each term at most `IN + 1` times in the dot product, then once for the
+//!   scale and once for the bias; the SIMD kernel rounds `ceil(IN / 16)` times
+//!   per lane, 4 times in the lane reduction, then the same two. With
+//!   `n = IN + 7` covering both:
+//!   `|simd - scalar| <= 2 gamma(IN + 7) (|scale| sum_k |x_k w_k| + |b|)`.
+//! - `accumulate_weight_gradient` (and its `u8` twin): `w + scale * sum_i g_ij x_ik` over `B` rows
 //!   is within `gamma(B + 2) (|w| + |scale| sum_i |g_ij x_ik|)` for both, so
 //!   `|simd - scalar| <= 2 gamma(B + 2) (|w| + |scale| sum_i |g_ij x_ik|)`.
 //! - softmax sum: the row's exponentials `e_j` are stored and then summed
@@ -109,7 +111,7 @@ fn check_logits<const IN: usize, const OUT: usize>((x, w, b): &Batch) -> Result<
                 .map(|k| (f64::from(x[i][k]) * f64::from(w[j][k])).abs())
                 .sum::<f64>()
                 + f64::from(b[j]).abs();
-            let bound = 2.0 * gamma(IN + 5) * terms;
+            let bound = 2.0 * gamma(IN + 7) * terms;
             let err = (f64::from(got[i][j]) - f64::from(want[i][j])).abs();
             prop_assert!(
                 err <= bound,
@@ -289,6 +291,109 @@ fn check_fused_loss<const C: usize>(flat: &[f32], labels: &[u8]) -> Result<(), T
     Ok(())
 }
 
+/// Pixels `rows x IN` drawn from `seed`: mostly uniform bytes, with runs of
+/// 0 and 255 as real images have.
+fn pixel_rows<const IN: usize>(rows: usize, seed: u64) -> Vec<[u8; IN]> {
+    let mut rng = Rng::seed_from_u64(seed);
+    (0..rows)
+        .map(|_| {
+            core::array::from_fn(|_| match rng.below(4) {
+                0 => 0,
+                1 => 255,
+                _ => rng.below(256) as u8,
+            })
+        })
+        .collect()
+}
+
+fn check_logits_u8<const IN: usize, const OUT: usize>(
+    rows: usize,
+    seed: u64,
+    scale: f32,
+) -> Result<(), TestCaseError> {
+    let x = pixel_rows::<IN>(rows, seed);
+    let w = matrix::<IN, OUT>(&values(seed ^ 1, IN * OUT, 1.0));
+    let b: [f32; OUT] = values(seed ^ 2, OUT, 1.0)[..].try_into().unwrap();
+    let mut got = vec![[0.0f32; OUT]; rows];
+    let mut want = vec![[0.0f32; OUT]; rows];
+    matmul::logits_u8(&x, &w, &b, scale, &mut got);
+    reference::logits_u8(&x, &w, &b, scale, &mut want);
+    for i in 0..rows {
+        for j in 0..OUT {
+            let terms: f64 = (0..IN)
+                .map(|k| (f64::from(x[i][k]) * f64::from(w[j][k])).abs())
+                .sum::<f64>()
+                * f64::from(scale).abs()
+                + f64::from(b[j]).abs();
+            let bound = 2.0 * gamma(IN + 7) * terms;
+            let err = (f64::from(got[i][j]) - f64::from(want[i][j])).abs();
+            prop_assert!(
+                err <= bound,
+                "logits_u8[{}][{}]: simd {} scalar {} err {:e} > bound {:e}",
+                i,
+                j,
+                got[i][j],
+                want[i][j],
+                err,
+                bound
+            );
+        }
+    }
+    // On pixels scaled by 1/255 the f32 kernel computes the same logits
+    // (the scale moves out of the sum: one more rounding per term).
+    if scale == 1.0 / 255.0 {
+        let scaled: Vec<[f32; IN]> = x.iter().map(|r| r.map(|p| f32::from(p) / 255.0)).collect();
+        let mut direct = vec![[0.0f32; OUT]; rows];
+        matmul::logits(&scaled, &w, &b, &mut direct);
+        for i in 0..rows {
+            for j in 0..OUT {
+                let terms: f64 = (0..IN)
+                    .map(|k| (f64::from(scaled[i][k]) * f64::from(w[j][k])).abs())
+                    .sum::<f64>()
+                    + f64::from(b[j]).abs();
+                let bound = 2.0 * gamma(IN + 9) * terms;
+                prop_assert!(f64::from((direct[i][j] - got[i][j]).abs()) <= bound);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_gradient_u8<const IN: usize, const OUT: usize>(
+    rows: usize,
+    seed: u64,
+    scale: f32,
+) -> Result<(), TestCaseError> {
+    let x = pixel_rows::<IN>(rows, seed);
+    let w = matrix::<IN, OUT>(&values(seed ^ 1, IN * OUT, 1.0));
+    let g = rows_of::<OUT>(&values(seed ^ 2, rows * OUT, 1.0));
+    let mut got = w.clone();
+    let mut want = w.clone();
+    matmul::accumulate_weight_gradient_u8(&x, &g, scale, &mut got);
+    reference::accumulate_weight_gradient_u8(&x, &g, scale, &mut want);
+    for j in 0..OUT {
+        for k in 0..IN {
+            let terms: f64 = (0..rows)
+                .map(|i| (f64::from(g[i][j]) * f64::from(x[i][k])).abs())
+                .sum();
+            let bound =
+                2.0 * gamma(rows + 2) * (f64::from(w[j][k]).abs() + f64::from(scale).abs() * terms);
+            let err = (f64::from(got[j][k]) - f64::from(want[j][k])).abs();
+            prop_assert!(
+                err <= bound,
+                "u8 w[{}][{}]: simd {} scalar {} err {:e} > bound {:e}",
+                j,
+                k,
+                got[j][k],
+                want[j][k],
+                err,
+                bound
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_sums<const C: usize>(flat: &[f32]) -> Result<(), TestCaseError> {
     let rows = rows_of::<C>(flat);
     let got = sum::column_sums(&rows);
@@ -439,6 +544,24 @@ macro_rules! kernel_properties {
                 }
 
                 #[test]
+                fn u8_logits_match_the_scalar_reference(
+                    rows in 0usize..=$rows,
+                    seed in any::<u64>(),
+                    scale in prop_oneof![Just(1.0f32), Just(1.0 / 255.0), -2.0f32..2.0],
+                ) {
+                    check_logits_u8::<$in, $out>(rows, seed, scale)?;
+                }
+
+                #[test]
+                fn u8_weight_gradient_matches_the_scalar_reference(
+                    rows in 0usize..=$rows,
+                    seed in any::<u64>(),
+                    scale in prop_oneof![Just(1.0f32), Just(-0.1 / 255.0), -2.0f32..2.0],
+                ) {
+                    check_gradient_u8::<$in, $out>(rows, seed, scale)?;
+                }
+
+                #[test]
                 fn sgd_step_is_the_scalar_step(
                     b in batch($in, $out, $rows, 1.0),
                     labels in prop::collection::vec(any::<u8>(), $rows),
@@ -546,13 +669,13 @@ fn check_folded_step(
     let mut grads: Vec<ShardGradient> = (0..train::SHARDS)
         .map(|_| ShardGradient::zeroed())
         .collect();
-    let mut inputs = vec![[0.0f32; PIXELS]; n];
+    let mut gathered = vec![[0u8; PIXELS]; n];
     let mut ys = vec![0u8; n];
     let mut logits = vec![[0.0f32; CLASSES]; n];
     for (s, grad) in grads.iter_mut().enumerate() {
         let rows = &order[train::shard_range(n, s)];
         let mut scratch = ShardScratch {
-            inputs: &mut inputs,
+            images: &mut gathered,
             labels: &mut ys,
             logits: &mut logits,
         };

@@ -17,7 +17,7 @@ pub mod reference;
 pub mod softmax;
 pub mod sum;
 
-use wide::f32x16;
+use wide::{f32x16, i16x16, i32x16, u8x16};
 
 /// Lanes in the SIMD vector every kernel is written with.
 pub const LANES: usize = 16;
@@ -46,4 +46,51 @@ pub(crate) fn load_partial(s: &[f32], fill: f32) -> f32x16 {
 pub(crate) fn store_partial(v: f32x16, s: &mut [f32]) {
     let n = s.len().min(LANES);
     s[..n].copy_from_slice(&v.to_array()[..n]);
+}
+
+/// An element type the GEMM kernels read their input rows in: `f32` itself,
+/// or a raw `u8` pixel that is widened to `f32` on the fly (4x fewer bytes to
+/// move; the 1/255 scale is applied once per result, not per element).
+pub(crate) trait Element: Copy {
+    /// [`load`] for this element type: 16 consecutive values as `f32` lanes.
+    fn load(s: &[Self]) -> f32x16;
+    /// [`load_partial`] with zero fill for this element type.
+    fn load_partial(s: &[Self]) -> f32x16;
+}
+
+impl Element for f32 {
+    #[inline(always)]
+    fn load(s: &[f32]) -> f32x16 {
+        load(s)
+    }
+
+    #[inline(always)]
+    fn load_partial(s: &[f32]) -> f32x16 {
+        load_partial(s, 0.0)
+    }
+}
+
+impl Element for u8 {
+    /// Zero-extends 16 bytes to `i32` lanes and converts them to `f32`: with
+    /// AVX-512 one `vpmovzxbd` (with the load folded in) and one `vcvtdq2ps`
+    /// (`wide` goes through `i16x16`; LLVM fuses the two extensions).
+    #[inline(always)]
+    fn load(s: &[u8]) -> f32x16 {
+        let bytes: [u8; LANES] = s[..LANES].try_into().unwrap();
+        widen(u8x16::new(bytes))
+    }
+
+    #[inline(always)]
+    fn load_partial(s: &[u8]) -> f32x16 {
+        let mut bytes = [0; LANES];
+        let n = s.len().min(LANES);
+        bytes[..n].copy_from_slice(&s[..n]);
+        widen(u8x16::new(bytes))
+    }
+}
+
+/// `u8` lanes to the same values as `f32` lanes (exact: every `u8` is an `f32`).
+#[inline(always)]
+fn widen(v: u8x16) -> f32x16 {
+    f32x16::from_i32x16(i32x16::from(i16x16::from(v)))
 }

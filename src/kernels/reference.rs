@@ -94,3 +94,40 @@ pub fn accumulate_weight_gradient<const IN: usize, const OUT: usize>(
         }
     }
 }
+
+/// `logits[i][j] = b[j] + scale * sum_k x[i][k] * w[j][k]` for `u8` inputs.
+pub fn logits_u8<const IN: usize, const OUT: usize>(
+    x: &[[u8; IN]],
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    logits: &mut [[f32; OUT]],
+) {
+    for (x_row, out_row) in x.iter().zip(logits) {
+        for j in 0..OUT {
+            let mut dot = 0.0;
+            for k in 0..IN {
+                dot += f32::from(x_row[k]) * w[j][k];
+            }
+            out_row[j] = b[j] + scale * dot;
+        }
+    }
+}
+
+/// `w[j][k] += scale * sum_i g[i][j] * x[i][k]` for `u8` inputs.
+pub fn accumulate_weight_gradient_u8<const IN: usize, const OUT: usize>(
+    x: &[[u8; IN]],
+    g: &[[f32; OUT]],
+    scale: f32,
+    w: &mut [[f32; IN]; OUT],
+) {
+    for j in 0..OUT {
+        for k in 0..IN {
+            let mut dot = 0.0;
+            for (x_row, g_row) in x.iter().zip(g) {
+                dot += g_row[j] * f32::from(x_row[k]);
+            }
+            w[j][k] += scale * dot;
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The command line, declared with clap's derive API.
+//!
+//! `softreg` with no subcommand trains, so `cargo run --release` reproduces
+//! the chapter. Flags that make no sense (batch size 0, a negative or NaN
+//! learning rate, `--resize 30`) are rejected here, by clap, with exit code 2,
+//! before any data is read.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Softmax regression from scratch, trained on Fashion-MNIST.
+///
+/// With no subcommand, `softreg` trains with the chapter's defaults
+/// (batch 256, lr 0.1, sigma 0.01, 10 epochs, 32x32 inputs).
+#[derive(Debug, Parser)]
+#[command(name = "softreg", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; `train` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The flags of `train`, accepted without the subcommand too.
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model and write a run directory (the default).
+    Train(TrainArgs),
+    /// Validation loss, accuracy, per-class accuracy and confusion matrix of a model.
+    Evaluate(EvaluateArgs),
+    /// Classify PNG images with a trained model.
+    Predict(PredictArgs),
+    /// Fetch the four Fashion-MNIST files, nothing else.
+    Download(DataArgs),
+}
+
+/// Where the dataset lives and whether it may be fetched.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Directory with the four IDX files, raw or `.gz`
+    /// [default: $SOFTREG_DATA_DIR, else data/fashion-mnist].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Never touch the network: fail if a data file is missing.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Base URL to download from instead of the dataset's own mirror (tests
+    /// point this at a server on 127.0.0.1). Also read from $SOFTREG_MIRROR.
+    #[arg(long, value_name = "URL", hide = true)]
+    pub mirror: Option<String>,
+}
+
+/// The flags of `train`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// Passes over the 60,000 training images.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub epochs: u32,
+
+    /// Examples per SGD step.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
+
+    /// Learning rate of SGD.
+    #[arg(long, default_value_t = 0.1, value_parser = parse_lr, allow_negative_numbers = true)]
+    pub lr: f32,
+
+    /// Standard deviation of the initial weights, N(0, sigma^2).
+    #[arg(long, default_value_t = 0.01, value_parser = parse_sigma, allow_negative_numbers = true)]
+    pub sigma: f32,
+
+    /// Seed of the PRNG that initialises the weights and shuffles each epoch.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Image side fed to the model: 32 (the chapter's resize, 1024 inputs) or
+    /// 28 (the native 784 pixels).
+    #[arg(long, default_value = "32", value_parser = parse_resize)]
+    pub resize: u32,
+
+    /// Run directory to create (must not exist, or be empty)
+    /// [default: a fresh runs/<timestamp>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Print one JSON object with the results as the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Threads for training and validation [default: the cores, at most 2].
+    /// The same seed gives bit-identical results whatever this is.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+
+    /// Dataset location.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// The flags of `evaluate`.
+#[derive(Debug, Clone, Args)]
+pub struct EvaluateArgs {
+    /// Model file written by `softreg train` (model.softreg).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+
+    /// Dataset location.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// The flags of `predict`.
+#[derive(Debug, Clone, Args)]
+pub struct PredictArgs {
+    /// Model file written by `softreg train` (model.softreg).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+
+    /// 8-bit grayscale or RGB PNG images to classify.
+    #[arg(value_name = "IMAGE.png", required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// A learning rate must be a finite positive number: NaN or a negative rate
+/// would train silently into garbage.
+fn parse_lr(s: &str) -> Result<f32, String> {
+    let lr: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if lr.is_finite() && lr > 0.0 {
+        Ok(lr)
+    } else {
+        Err(format!("must be a finite number > 0, got {s}"))
+    }
+}
+
+/// Sigma may be zero (all-zero start, as some texts do) but not negative or NaN.
+fn parse_sigma(s: &str) -> Result<f32, String> {
+    let sigma: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if sigma.is_finite() && sigma >= 0.0 {
+        Ok(sigma)
+    } else {
+        Err(format!("must be a finite number >= 0, got {s}"))
+    }
+}
+
+/// Only the two input sizes the core has a pipeline for.
+fn parse_resize(s: &str) -> Result<u32, String> {
+    match s {
+        "28" => Ok(28),
+        "32" => Ok(32),
+        _ => Err(format!(
+            "must be 28 (native pixels) or 32 (the chapter's resize), got {s}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_train_with_the_chapters_defaults() {
+        let cli = Cli::try_parse_from(["softreg"]).unwrap();
+        assert!(cli.command.is_none());
+        let t = cli.train;
+        assert_eq!((t.epochs, t.batch_size, t.resize, t.seed), (10, 256, 32, 0));
+        assert_eq!((t.lr, t.sigma), (0.1, 0.01));
+    }
+
+    #[test]
+    fn nonsense_flags_are_refused() {
+        for args in [
+            &["softreg", "--batch-size", "0"][..],
+            &["softreg", "--epochs", "0"],
+            &["softreg", "--lr", "NaN"],
+            &["softreg", "--lr", "-0.1"],
+            &["softreg", "--lr", "0"],
+            &["softreg", "--resize", "30"],
+            &["softreg", "train", "--threads", "0"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+}

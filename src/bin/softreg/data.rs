@@ -1,0 +1,463 @@
+//! Finding, decompressing and memory-mapping the Fashion-MNIST IDX files.
+//!
+//! Each of the four files may be present raw (`train-images-idx3-ubyte`) or
+//! gzipped (`train-images-idx3-ubyte.gz`). Raw files are memory-mapped, so
+//! loading 47 MB of training images costs no copy and no read loop. A `.gz`
+//! file is decompressed once into a raw file beside it, or into a cache
+//! directory when the data directory is read-only, and that file is mapped.
+//! Decompression stops at the length the IDX header promises, so a corrupt
+//! or hostile `.gz` cannot inflate without bound.
+
+use crate::download;
+use anyhow::{anyhow, bail, Context, Result};
+use flate2::read::GzDecoder;
+use memmap2::Mmap;
+use softreg::fashion_mnist::{CLASSES, PIXELS, SIDE};
+use softreg::idx::{self, IdxError, IdxKind};
+use softreg::train::Examples;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+/// Where the data lives when neither `--data-dir` nor `$SOFTREG_DATA_DIR` says.
+pub const DEFAULT_DATA_DIR: &str = "data/fashion-mnist";
+
+/// The two halves of the dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// 60,000 training examples.
+    Train,
+    /// 10,000 test examples, the chapter's validation set.
+    Test,
+}
+
+impl Split {
+    /// Raw file names of the images and the labels.
+    pub const fn file_names(self) -> (&'static str, &'static str) {
+        match self {
+            Split::Train => ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+            Split::Test => ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+        }
+    }
+}
+
+/// How to get data files that are missing.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// Directory holding the files.
+    pub dir: PathBuf,
+    /// Never download.
+    pub offline: bool,
+    /// Base URL to download from.
+    pub mirror: String,
+}
+
+impl Source {
+    /// The data directory from the flag, else `$SOFTREG_DATA_DIR`, else
+    /// [`DEFAULT_DATA_DIR`].
+    pub fn new(data_dir: Option<&Path>, offline: bool, mirror: Option<&str>) -> Source {
+        let dir = data_dir
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("SOFTREG_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        Source {
+            dir,
+            offline,
+            mirror: download::mirror(mirror),
+        }
+    }
+}
+
+/// The bytes of one data file: mapped from disk, or (rarely) held in memory
+/// when no directory could take a decompressed copy.
+pub enum Bytes {
+    /// A memory-mapped file.
+    Mapped(Mmap),
+    /// Owned bytes (an empty file, or a `.gz` decompressed in memory).
+    Owned(Vec<u8>),
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(map) => map,
+            Bytes::Owned(vec) => vec,
+        }
+    }
+}
+
+/// One data file, ready to parse.
+pub struct DataFile {
+    /// The file as the user would name it (for error messages).
+    pub path: PathBuf,
+    /// Its raw IDX bytes.
+    pub bytes: Bytes,
+}
+
+/// The images and labels of one split, open but not yet checked.
+pub struct SplitFiles {
+    /// The image file.
+    pub images: DataFile,
+    /// The label file.
+    pub labels: DataFile,
+}
+
+impl SplitFiles {
+    /// Opens (fetching or decompressing as needed) the two files of `split`.
+    pub fn open(source: &Source, split: Split) -> Result<SplitFiles> {
+        let (images, labels) = split.file_names();
+        Ok(SplitFiles {
+            images: open_idx(source, images, IdxKind::Images)?,
+            labels: open_idx(source, labels, IdxKind::Labels)?,
+        })
+    }
+
+    /// Parses and checks both files: every image 28x28, one label per
+    /// image, every label a class. Borrows the mapped bytes, no copy.
+    pub fn examples(&self) -> Result<Examples<'_>> {
+        let images_path = self.images.path.display();
+        let labels_path = self.labels.path.display();
+        let images =
+            idx::parse_images(&self.images.bytes).map_err(|e| anyhow!("{images_path}: {e}"))?;
+        if (images.rows, images.cols) != (SIDE, SIDE) {
+            bail!(
+                "{images_path}: images are {}x{}, Fashion-MNIST's are {SIDE}x{SIDE}",
+                images.rows,
+                images.cols
+            );
+        }
+        let labels = idx::parse_labels(&self.labels.bytes)
+            .and_then(|l| l.check_classes(CLASSES).map(|()| l))
+            .map_err(|e| anyhow!("{labels_path}: {e}"))?;
+        if images.count != labels.labels.len() {
+            bail!(
+                "{images_path} has {} images but {labels_path} has {} labels",
+                images.count,
+                labels.labels.len()
+            );
+        }
+        if images.count == 0 {
+            bail!("{images_path}: holds no images");
+        }
+        let images = images
+            .as_arrays::<PIXELS>()
+            .ok_or_else(|| anyhow!("{images_path}: images are not {PIXELS} pixels"))?;
+        Ok(Examples {
+            images,
+            labels: labels.labels,
+        })
+    }
+}
+
+/// Opens the raw file `name` in the data directory, making it from
+/// `name.gz` (local, or downloaded unless offline) if needed.
+fn open_idx(source: &Source, name: &str, kind: IdxKind) -> Result<DataFile> {
+    let raw = source.dir.join(name);
+    if raw.exists() {
+        return Ok(DataFile {
+            bytes: map(&raw)?,
+            path: raw,
+        });
+    }
+    let gz_name = format!("{name}.gz");
+    let mut gz = source.dir.join(&gz_name);
+    if !gz.exists() {
+        let remote = download::remote_file(&gz_name)
+            .ok_or_else(|| anyhow!("{}: no such file", raw.display()))?;
+        if source.offline {
+            bail!(
+                "{} not found (nor {}), and --offline forbids downloading it",
+                raw.display(),
+                gz.display()
+            );
+        }
+        gz = download::fetch(&source.mirror, remote, &source.dir)?;
+    }
+    let bytes = decompress_once(&gz, name, kind)?;
+    Ok(DataFile { path: gz, bytes })
+}
+
+/// Maps a whole file read-only.
+fn map(path: &Path) -> Result<Bytes> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?
+        .len();
+    if len == 0 {
+        // Mapping zero bytes is an error on some systems; an empty file is
+        // simply empty, and the IDX parser explains why that is wrong.
+        return Ok(Bytes::Owned(Vec::new()));
+    }
+    // SAFETY: the map is read-only and private to this process. Like every
+    // program that maps files, we assume nobody truncates or rewrites a
+    // dataset file while we train on it.
+    let map =
+        unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
+    Ok(Bytes::Mapped(map))
+}
+
+/// Returns the raw bytes of `gz`, decompressing it at most once: into
+/// `name` beside it, or, where that directory is read-only, into the cache
+/// directory under a name that includes the `.gz` file's SHA-256.
+fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
+    let dir = gz.parent().unwrap_or(Path::new("."));
+    if is_writable(dir) {
+        let raw = dir.join(name);
+        eprintln!("decompressing {} into {}", gz.display(), raw.display());
+        write_atomically(&raw, |out| gunzip_bounded(gz, kind, out))?;
+        return map(&raw);
+    }
+
+    let compressed = fs::read(gz).with_context(|| format!("cannot read {}", gz.display()))?;
+    let digest = download::sha256_hex(&compressed);
+    if let Some(cache) = cache_dir() {
+        let raw = cache.join(format!("{name}-{}", &digest[..16]));
+        // One line per process, not one per file.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            eprintln!(
+                "{} is read-only: using decompressed copies in {}",
+                dir.display(),
+                cache.display()
+            );
+        });
+        if !raw.exists() {
+            let made = fs::create_dir_all(&cache)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| write_atomically(&raw, |out| gunzip_bounded(gz, kind, out)));
+            match made {
+                Ok(()) => {}
+                // A bad `.gz` is the user's problem, whatever the cache does.
+                Err(e) if e.downcast_ref::<DataError>().is_some() => return Err(e),
+                Err(e) => {
+                    eprintln!("cannot use the cache ({e:#}); decompressing in memory");
+                    return gunzip_to_vec(gz, kind);
+                }
+            }
+        }
+        return map(&raw);
+    }
+    gunzip_to_vec(gz, kind)
+}
+
+/// A problem with the data itself (as opposed to with where we put copies).
+#[derive(Debug)]
+struct DataError(String);
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+fn gunzip_to_vec(gz: &Path, kind: IdxKind) -> Result<Bytes> {
+    let mut out = Vec::new();
+    gunzip_bounded(gz, kind, &mut out)?;
+    Ok(Bytes::Owned(out))
+}
+
+/// Decompresses the IDX file `gz` into `out`, reading exactly as many bytes
+/// as its header promises and checking that the stream ends right there
+/// (which also makes the decoder verify the gzip CRC).
+fn gunzip_bounded(gz: &Path, kind: IdxKind, out: &mut dyn Write) -> Result<()> {
+    let shown = gz.display();
+    let file = File::open(gz).with_context(|| format!("cannot open {shown}"))?;
+    let mut decoder = GzDecoder::new(BufReader::new(file));
+    let corrupt = |e: io::Error| DataError(format!("{shown}: not a valid gzip file: {e}"));
+
+    let header_len = match kind {
+        IdxKind::Labels => 8,
+        IdxKind::Images => 16,
+    };
+    let mut head = [0u8; 16];
+    let got = read_up_to(&mut decoder, &mut head[..header_len]).map_err(corrupt)?;
+    let header =
+        idx::parse_header(&head[..got], kind).map_err(|e| DataError(format!("{shown}: {e}")))?;
+    let data_len = header
+        .data_len()
+        .ok_or_else(|| DataError(format!("{shown}: {}", IdxError::SizeOverflow)))?;
+    out.write_all(&head[..got]).map_err(write_error)?;
+
+    let mut data = (&mut decoder).take(data_len as u64);
+    let copied = copy(&mut data, out).map_err(|e| match e {
+        CopyError::Read(e) => corrupt(e).into(),
+        CopyError::Write(e) => write_error(e),
+    })?;
+    if copied != data_len as u64 {
+        let e = IdxError::LengthMismatch {
+            expected: data_len,
+            found: copied as usize,
+        };
+        return Err(DataError(format!("{shown}: {e}")).into());
+    }
+    let mut extra = [0u8; 1];
+    match decoder.read(&mut extra) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(DataError(format!(
+            "{shown}: holds more data than the {data_len} bytes its IDX header promises"
+        ))
+        .into()),
+        Err(e) => Err(corrupt(e).into()),
+    }
+}
+
+fn write_error(e: io::Error) -> anyhow::Error {
+    anyhow!("cannot write the decompressed file: {e}")
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// `io::copy` that tells read errors (corrupt input) from write errors
+/// (full disk), which deserve different messages.
+fn copy(reader: &mut impl Read, writer: &mut dyn Write) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        total += n as u64;
+    }
+}
+
+/// Whether we may create files in `dir`.
+///
+/// A directory without write permission bits counts as read-only even for
+/// root, who could write there anyway: CI runs as root on a copy of the data
+/// that is meant to stay untouched.
+fn is_writable(dir: &Path) -> bool {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.permissions().readonly() => false,
+        Ok(_) => {
+            let probe = dir.join(format!(".softreg-probe-{}", std::process::id()));
+            let ok = File::create(&probe).is_ok();
+            let _ = fs::remove_file(&probe);
+            ok
+        }
+        Err(_) => false,
+    }
+}
+
+/// `$XDG_CACHE_HOME/softreg`, else `$HOME/.cache/softreg`.
+fn cache_dir() -> Option<PathBuf> {
+    let non_empty = |v: std::ffi::OsString| (!v.is_empty()).then(|| PathBuf::from(v));
+    std::env::var_os("XDG_CACHE_HOME")
+        .and_then(non_empty)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(non_empty)
+                .map(|h| h.join(".cache"))
+        })
+        .map(|c| c.join("softreg"))
+}
+
+/// Creates `path` by writing a temporary file beside it and renaming it into
+/// place, so that nobody ever sees a half-written `path`; on failure the
+/// temporary file is removed.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let file =
+            File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
+        let mut out = io::BufWriter::new(file);
+        write(&mut out)?;
+        let file = out
+            .into_inner()
+            .map_err(|e| anyhow!("cannot write {}: {}", temp.display(), e.error()))?;
+        file.sync_all()
+            .with_context(|| format!("cannot write {}", temp.display()))?;
+        fs::rename(&temp, path)
+            .with_context(|| format!("cannot rename {} to {}", temp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+
+    fn labels_file(labels: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0, 0, 8, 1];
+        bytes.extend((labels.len() as u32).to_be_bytes());
+        bytes.extend(labels);
+        bytes
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn gunzip_is_bounded_by_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("l.gz");
+        fs::write(&gz, gzip(&labels_file(&[1, 2, 3]))).unwrap();
+        let mut out = Vec::new();
+        gunzip_bounded(&gz, IdxKind::Labels, &mut out).unwrap();
+        assert_eq!(out, labels_file(&[1, 2, 3]));
+
+        // A header promising 2 labels followed by 3: refused, not inflated.
+        let mut long = labels_file(&[1, 2, 3]);
+        long[7] = 2;
+        fs::write(&gz, gzip(&long)).unwrap();
+        let err = gunzip_bounded(&gz, IdxKind::Labels, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("more data"), "{err}");
+
+        let mut short = labels_file(&[1, 2, 3]);
+        short[7] = 9;
+        fs::write(&gz, gzip(&short)).unwrap();
+        let err = gunzip_bounded(&gz, IdxKind::Labels, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn atomic_writes_leave_nothing_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let err = write_atomically(&path, |out| {
+            out.write_all(b"half")?;
+            bail!("interrupted")
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomically(&path, |out| Ok(out.write_all(b"whole")?)).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"whole");
+    }
+}

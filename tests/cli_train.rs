@@ -1,0 +1,248 @@
+//! Training, evaluating and predicting end to end on the small fixture
+//! dataset (2,048 training and 256 validation images).
+
+mod cli_support;
+
+use cli_support::{entries, fixture, Sandbox, TINY};
+use std::fs;
+use std::path::Path;
+
+const OUTPUTS: [&str; 4] = [
+    "curves.svg",
+    "metrics.csv",
+    "misclassified.png",
+    "model.softreg",
+];
+
+fn train(sb: &Sandbox, data: &Path, out: &str, extra: &[&str]) -> cli_support::Run {
+    let mut args = vec![
+        "train",
+        "--epochs",
+        "2",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    let run = sb.softreg(&args);
+    run.ok();
+    run
+}
+
+#[test]
+fn trains_and_writes_every_output() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    let run = train(&sb, &data, "run", &["--json", "--seed", "3"]);
+
+    // With --json, stdout is that one line and everything else is on stderr.
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    let json = run.json();
+    for key in [
+        "epochs",
+        "batch_size",
+        "lr",
+        "resize",
+        "seed",
+        "train_loss",
+        "val_loss",
+        "val_acc",
+        "train_seconds",
+        "images_per_second",
+        "out_dir",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key} in {json}");
+    }
+    assert_eq!(json["epochs"], 2);
+    assert_eq!(json["lr"], 0.1);
+    assert_eq!(json["resize"], 32);
+    assert_eq!(json["out_dir"], "run");
+    assert!(json["val_acc"].as_f64().unwrap() > 0.5, "{json}");
+    assert!(
+        run.stderr.contains("predictions: shape (256,)"),
+        "{}",
+        run.stderr
+    );
+
+    assert_eq!(entries(&sb.path("run")), OUTPUTS);
+    let csv = fs::read_to_string(sb.path("run/metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+    assert!(csv.starts_with("epoch,train_loss,val_loss,val_acc,seconds\n"));
+    assert!(fs::read_to_string(sb.path("run/curves.svg"))
+        .unwrap()
+        .contains("val acc"));
+    let model = fs::read(sb.path("run/model.softreg")).unwrap();
+    assert_eq!(model.len(), 32 + 4 * (1024 * 10 + 10));
+    let png = png::Decoder::new(std::io::BufReader::new(
+        fs::File::open(sb.path("run/misclassified.png")).unwrap(),
+    ));
+    assert!(png.read_info().is_ok());
+}
+
+#[test]
+fn the_default_command_is_train_in_a_fresh_run_dir() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    let args = ["--epochs", "1", "--data-dir", data.to_str().unwrap()];
+    let first = sb.softreg(&args);
+    first.ok();
+    // Without --json the report is on stdout.
+    assert!(
+        first.stdout.contains("predictions: shape (256,)"),
+        "{}",
+        first.stdout
+    );
+    sb.softreg(&args).ok();
+    let runs = entries(&sb.path("runs"));
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in runs {
+        assert_eq!(entries(&sb.path("runs").join(run)), OUTPUTS);
+    }
+}
+
+#[test]
+fn same_seed_same_bits_whatever_the_threads() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    train(&sb, &data, "a", &[]);
+    train(&sb, &data, "b", &["--threads", "2"]);
+    train(&sb, &data, "c", &["--seed", "1"]);
+    let model = |dir: &str| fs::read(sb.path(dir).join("model.softreg")).unwrap();
+    // Everything but the timing column.
+    let metrics = |dir: &str| {
+        fs::read_to_string(sb.path(dir).join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(model("a"), model("b"));
+    assert_eq!(metrics("a"), metrics("b"));
+    assert_ne!(model("a"), model("c"));
+}
+
+#[test]
+fn resize_28_evaluate_and_predict() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    train(&sb, &data, "run", &["--resize", "28"]);
+    let model = sb.path("run/model.softreg");
+    assert_eq!(
+        fs::metadata(&model).unwrap().len(),
+        32 + 4 * (784 * 10 + 10)
+    );
+    let model = model.to_str().unwrap();
+
+    let run = sb.softreg(&[
+        "evaluate",
+        "--model",
+        model,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    run.ok();
+    for needle in [
+        "accuracy:",
+        "ankle boot",
+        "confusion matrix",
+        "validation images: 256",
+    ] {
+        assert!(run.stdout.contains(needle), "{needle}: {}", run.stdout);
+    }
+
+    // A validation image as an RGB PNG, and the same image dark-on-light at
+    // 3x the size as a grayscale PNG: both are read like the dataset.
+    let images = fs::read(fixture(TINY[2].0)).unwrap();
+    let image = &images[16..16 + 784];
+    let rgb: Vec<u8> = image.iter().flat_map(|&v| [v, v, v]).collect();
+    write_png(&sb.path("rgb.png"), 28, png::ColorType::Rgb, &rgb);
+    let big: Vec<u8> = (0..84 * 84)
+        .map(|i| 255 - image[(i / 84 / 3) * 28 + (i % 84) / 3])
+        .collect();
+    write_png(&sb.path("big.png"), 84, png::ColorType::Grayscale, &big);
+    let run = sb.softreg(&["predict", "--model", model, "rgb.png", "big.png"]);
+    run.ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(lines[0].starts_with("rgb.png: "), "{}", lines[0]);
+    assert_eq!(lines[0].matches(", ").count(), 2, "top 3: {}", lines[0]);
+    // Same picture, same top class.
+    let top = |line: &str| {
+        line.split(": ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(top(lines[0]), top(lines[1]));
+}
+
+fn write_png(path: &Path, side: u32, color: png::ColorType, data: &[u8]) {
+    let file = fs::File::create(path).unwrap();
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), side, side);
+    enc.set_color(color);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(data).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn gz_files_are_decompressed_once_beside_them() {
+    let sb = Sandbox::new();
+    let data = sb.gz_data_dir("gz");
+    let run = train(&sb, &data, "a", &[]);
+    assert!(run.stderr.contains("decompressing"), "{}", run.stderr);
+    for (fixture_name, name) in TINY {
+        assert_eq!(
+            fs::read(data.join(name)).unwrap(),
+            fs::read(fixture(fixture_name)).unwrap()
+        );
+    }
+    let run = train(&sb, &data, "b", &[]);
+    assert!(!run.stderr.contains("decompressing"), "{}", run.stderr);
+}
+
+#[test]
+fn a_read_only_data_dir_decompresses_into_the_cache() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let data = sb.gz_data_dir("ro");
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o555)).unwrap();
+    let run = train(&sb, &data, "a", &[]);
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("read-only"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", run.stderr);
+    assert_eq!(entries(&data).len(), 4, "wrote into the read-only dir");
+    assert_eq!(entries(&sb.path("cache/softreg")).len(), 4);
+    // The second run maps the cached copies.
+    train(&sb, &data, "b", &[]);
+    assert_eq!(entries(&sb.path("cache/softreg")).len(), 4);
+    assert_eq!(
+        fs::read(sb.path("a/model.softreg")).unwrap(),
+        fs::read(sb.path("b/model.softreg")).unwrap()
+    );
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn data_dir_from_the_environment() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    let out = sb
+        .command(&["--epochs", "1", "--out", "run", "--offline"])
+        .env("SOFTREG_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
