@@ -34,11 +34,13 @@ extern crate std;
 
 pub mod fashion_mnist;
 pub mod idx;
+pub mod inference;
 pub mod kernels;
 pub mod model;
 pub mod model_file;
 #[cfg(feature = "std")]
 pub mod parallel;
+pub mod quantized;
 pub mod resize;
 pub mod rng;
 pub mod train;

@@ -8,10 +8,25 @@
 //!     12     4  IN, inputs (u32 LE): 1024 for 32x32 images, 784 for 28x28
 //!     16     4  OUT, classes (u32 LE): 10
 //!     20     4  image side the inputs come from (u32 LE): 32 or 28
-//!     24     4  parameter type (u32 LE): 0 = f32
+//!     24     4  parameter type (u32 LE): 0 = f32, 1 = int8
 //!     28     4  reserved, zero
+//! ```
+//!
+//! Parameter type 0 ([`DTYPE_F32`]), read by [`view`]:
+//!
+//! ```text
 //!     32  4*IN*OUT  weights, class-major: OUT rows of IN values
 //!      …  4*OUT     bias
+//! ```
+//!
+//! Parameter type 1 ([`DTYPE_I8`], symmetric per-class int8, read by
+//! [`crate::quantized::view`]): the `f32` values come first so they stay
+//! 4-byte aligned without padding, and weight `w[j][k] = q[j][k] * scale[j]`.
+//!
+//! ```text
+//!     32  4*OUT     scale of each class (f32 LE, finite, >= 0)
+//!      …  4*OUT     bias (f32 LE)
+//!      …  IN*OUT    weights q (i8), class-major: OUT rows of IN values
 //! ```
 //!
 //! The header is a multiple of 16 bytes, so if the file's bytes start on a
@@ -30,6 +45,9 @@ pub const VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 32;
 /// The parameter-type code of `f32` parameters.
 pub const DTYPE_F32: u32 = 0;
+/// The parameter-type code of symmetric per-class int8 weights with `f32`
+/// scales and bias (see [`crate::quantized`]).
+pub const DTYPE_I8: u32 = 1;
 
 /// The fields of a model file's header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,19 +60,27 @@ pub struct Header {
     pub outputs: u32,
     /// Side of the square images the inputs come from (`inputs = side^2`).
     pub image_side: u32,
-    /// Parameter type code ([`DTYPE_F32`]).
+    /// Parameter type code ([`DTYPE_F32`] or [`DTYPE_I8`]).
     pub dtype: u32,
 }
 
 impl Header {
-    /// Bytes of parameters that follow the header: `4 * (IN * OUT + OUT)`.
+    /// Bytes of parameters that follow the header: `4 * (IN * OUT + OUT)`
+    /// for `f32`, `IN * OUT + 8 * OUT` for int8; `None` on overflow or an
+    /// unknown parameter type.
     pub fn params_len(&self) -> Option<usize> {
         let inputs = self.inputs as usize;
         let outputs = self.outputs as usize;
-        inputs
-            .checked_mul(outputs)?
-            .checked_add(outputs)?
-            .checked_mul(4)
+        match self.dtype {
+            DTYPE_F32 => inputs
+                .checked_mul(outputs)?
+                .checked_add(outputs)?
+                .checked_mul(4),
+            DTYPE_I8 => inputs
+                .checked_mul(outputs)?
+                .checked_add(outputs.checked_mul(8)?),
+            _ => None,
+        }
     }
 }
 
@@ -165,9 +191,19 @@ impl core::error::Error for ModelFileError {}
 /// The header of a model with `inputs` inputs, `outputs` classes, made from
 /// `image_side x image_side` images, with `f32` parameters.
 pub fn encode_header(inputs: u32, outputs: u32, image_side: u32) -> [u8; HEADER_LEN] {
+    encode_header_with_dtype(inputs, outputs, image_side, DTYPE_F32)
+}
+
+/// Like [`encode_header`], with the parameter type `dtype`.
+pub fn encode_header_with_dtype(
+    inputs: u32,
+    outputs: u32,
+    image_side: u32,
+    dtype: u32,
+) -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
     header[..8].copy_from_slice(&MAGIC);
-    let fields = [VERSION, inputs, outputs, image_side, DTYPE_F32, 0];
+    let fields = [VERSION, inputs, outputs, image_side, dtype, 0];
     for (i, v) in fields.iter().enumerate() {
         header[8 + 4 * i..12 + 4 * i].copy_from_slice(&v.to_le_bytes());
     }
@@ -197,7 +233,7 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ModelFileError> {
     if header.version != VERSION {
         return Err(ModelFileError::UnsupportedVersion(header.version));
     }
-    if header.dtype != DTYPE_F32 {
+    if header.dtype != DTYPE_F32 && header.dtype != DTYPE_I8 {
         return Err(ModelFileError::UnsupportedDtype(header.dtype));
     }
     let reserved = field(5);
@@ -221,19 +257,31 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ModelFileError> {
     Ok(header)
 }
 
-/// Checks the header against the shape `IN x OUT` and returns the parameter
-/// bytes (weights, then bias).
-fn checked_params<const IN: usize, const OUT: usize>(
+/// Reads the header, checks it against the shape `IN x OUT` and the
+/// parameter type `dtype`, and returns it with the parameter bytes.
+pub(crate) fn checked_header<const IN: usize, const OUT: usize>(
     bytes: &[u8],
-) -> Result<&[u8], ModelFileError> {
+    dtype: u32,
+) -> Result<(Header, &[u8]), ModelFileError> {
     let header = read_header(bytes)?;
+    if header.dtype != dtype {
+        return Err(ModelFileError::UnsupportedDtype(header.dtype));
+    }
     if (header.inputs as usize, header.outputs as usize) != (IN, OUT) {
         return Err(ModelFileError::ShapeMismatch {
             found: (header.inputs, header.outputs),
             expected: (IN, OUT),
         });
     }
-    let params = &bytes[HEADER_LEN..];
+    Ok((header, &bytes[HEADER_LEN..]))
+}
+
+/// Checks the header against the shape `IN x OUT` and returns the parameter
+/// bytes (weights, then bias) of an `f32` model.
+fn checked_params<const IN: usize, const OUT: usize>(
+    bytes: &[u8],
+) -> Result<&[u8], ModelFileError> {
+    let (_, params) = checked_header::<IN, OUT>(bytes, DTYPE_F32)?;
     let index = params
         .chunks_exact(4)
         .position(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite());

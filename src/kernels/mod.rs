@@ -3,7 +3,7 @@
 //! Every kernel works on rows of a fixed, compile-time width (`[f32; N]`), so
 //! the compiler sees the exact trip counts; the number of rows (the batch) is a
 //! run-time slice length so the last, partial minibatch of an epoch needs no
-//! special code. Each kernel has a plain scalar twin in [`reference`], which is
+//! special code. Each kernel has a plain scalar twin in [`mod@reference`], which is
 //! what the tests and benches compare against.
 //!
 //! The vector type is [`wide::f32x16`]: 16 lanes, one AVX-512 register when
