@@ -98,6 +98,21 @@ for inputs, outputs, side in shapes:
         put("model_file", tag + "-dtype1", model_file(inputs, outputs, side, dtype=1))
         put("model_file", tag + "-side-wrong", model_file(inputs, outputs, side + 1))
         put("model_file", tag + "-reserved", model_file(inputs, outputs, side, reserved=1))
+# int8 models (parameter type 1): scales, bias, then one i8 per weight.
+def int8_file(inputs, outputs, side, scale=0.01):
+    header = b"SOFTREG\0" + struct.pack("<6I", 1, inputs, outputs, side, 1, 0)
+    floats = [scale * (j + 1) for j in range(outputs)] + [0.1 * j for j in range(outputs)]
+    weights = bytes(((i * 37) % 255 - 127) & 0xFF for i in range(inputs * outputs))
+    return header + struct.pack(f"<{2 * outputs}f", *floats) + weights
+
+
+for inputs, outputs, side in shapes:
+    good = int8_file(inputs, outputs, side)
+    tag = f"int8-{inputs}x{outputs}"
+    put("model_file", tag, good)
+    if inputs <= 25:
+        put("model_file", tag + "-truncated", good[:-1])
+        put("model_file", tag + "-nan-scale", good[:32] + struct.pack("<f", float("nan")) + good[36:])
 put("model_file", "header-only", model_file(4, 3, 2)[:32])
 put("model_file", "huge-dims", b"SOFTREG\0" + struct.pack("<6I", 1, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFF, 0, 0))
 put("model_file", "bad-magic", b"SOFTREG\1" + model_file(4, 3, 2)[8:])

@@ -5,9 +5,11 @@
 //! softreg mishandles them.
 #![allow(dead_code)]
 
-use softreg::fashion_mnist::PIXELS;
+use softreg::fashion_mnist::{CLASSES, PIXELS};
 use softreg::idx::{self, IdxError, IdxImages, IdxKind};
-use softreg::model_file::{self, ModelFileError, HEADER_LEN};
+use softreg::inference::{Classifier, InferenceError};
+use softreg::model_file::{self, ModelFileError, DTYPE_F32, DTYPE_I8, HEADER_LEN};
+use softreg::quantized::{self, QuantizedModel};
 use softreg::SoftmaxRegression;
 use std::fmt::Write;
 
@@ -233,19 +235,106 @@ fn model_shape<const IN: usize, const OUT: usize>(data: &[u8]) {
     }
 }
 
-/// The model-file loader, both paths, on any bytes.
+/// Loads `data` as an int8 `IN x OUT` model in place, aligned and not, and
+/// checks it writes back the same bytes and that its SIMD and scalar dot
+/// products agree.
+fn quantized_shape<const IN: usize, const OUT: usize>(data: &[u8]) {
+    let aligned = Aligned::new(data, 0);
+    let viewed = quantized::view::<IN, OUT>(aligned.bytes());
+    let shifted = Aligned::new(data, 1);
+    let misaligned = quantized::view::<IN, OUT>(shifted.bytes());
+    match &viewed {
+        Ok(view) => {
+            assert_eq!(misaligned.unwrap_err(), ModelFileError::Misaligned);
+            assert_eq!(
+                view.scales.as_ptr() as usize,
+                aligned.bytes().as_ptr() as usize + HEADER_LEN
+            );
+            assert!(view.scales.iter().chain(view.bias).all(|v| v.is_finite()));
+            // Writing the model back gives the file it came from.
+            let model = Box::new(QuantizedModel {
+                weights: *view.weights,
+                scales: *view.scales,
+                bias: *view.bias,
+            });
+            let header = model_file::read_header(data).unwrap();
+            let mut out = Vec::with_capacity(data.len());
+            model
+                .write_file(header.image_side, |chunk: &[u8]| {
+                    out.extend_from_slice(chunk);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            assert!(
+                out == data,
+                "a loaded int8 model does not re-encode to its file"
+            );
+            // Integer dot products: the SIMD kernel is exactly the scalar one,
+            // on inputs taken from the file itself.
+            let a: [u8; IN] = core::array::from_fn(|k| data[(7 * k + 3) % data.len()]);
+            for w in view.weights {
+                assert_eq!(quantized::dot_simd(w, &a), quantized::dot_scalar(w, &a));
+            }
+            let _ = view.logits(&a);
+        }
+        Err(e) => {
+            assert_ne!(*e, ModelFileError::Misaligned);
+            // Alignment is checked before the values are.
+            let want = match e {
+                ModelFileError::NonFinite { .. } => ModelFileError::Misaligned,
+                e => *e,
+            };
+            assert_eq!(misaligned.unwrap_err(), want);
+        }
+    }
+}
+
+/// The firmware's entry point, `Classifier::new`, on a 4-byte aligned copy:
+/// it loads exactly the files the matching view loads, of 28x28 or 32x32
+/// images, and classifies any image without panicking.
+fn classifier<const IN: usize>(data: &[u8]) {
+    let aligned = Aligned::new(data, 0);
+    let loaded = Classifier::<IN, CLASSES>::new(aligned.bytes());
+    let header = model_file::read_header(data);
+    let view_ok = match header.map(|h| h.dtype) {
+        Ok(DTYPE_F32) => model_file::view::<IN, CLASSES>(aligned.bytes()).map(|_| ()),
+        Ok(DTYPE_I8) => quantized::view::<IN, CLASSES>(aligned.bytes()).map(|_| ()),
+        Ok(other) => Err(ModelFileError::UnsupportedDtype(other)),
+        Err(e) => Err(e),
+    };
+    match loaded {
+        Ok(c) => {
+            assert_eq!(view_ok, Ok(()));
+            let side = header.unwrap().image_side;
+            assert_eq!(c.resizes(), side == 32);
+            assert!(side == 28 || side == 32);
+            let image: [u8; PIXELS] = core::array::from_fn(|k| data[(5 * k + 1) % data.len()]);
+            let p = c.classify(&image);
+            assert!(p.class < CLASSES);
+            assert!(p.probability.is_nan() || (0.0..=1.0).contains(&p.probability));
+        }
+        Err(InferenceError::Model(e)) => assert_eq!(view_ok, Err(e)),
+        Err(InferenceError::UnsupportedImageSide(side)) => {
+            assert_eq!(view_ok, Ok(()));
+            assert_eq!(side, header.unwrap().image_side);
+        }
+    }
+}
+
+/// The model-file loaders, every path, on any bytes: `f32` by copy and in
+/// place, int8 in place, and the firmware classifier.
 pub fn model_file(data: &[u8]) {
     let header = model_file::read_header(data);
     match &header {
         Ok(h) => {
             assert_eq!(h.version, model_file::VERSION);
-            assert_eq!(h.dtype, model_file::DTYPE_F32);
+            assert!(h.dtype == DTYPE_F32 || h.dtype == DTYPE_I8);
             assert_eq!(u64::from(h.image_side).pow(2), u64::from(h.inputs));
             assert_eq!(h.params_len().map(|n| n + HEADER_LEN), Some(data.len()));
             // A file that loads is a file the writer could have made.
             assert_eq!(
                 data[..HEADER_LEN],
-                model_file::encode_header(h.inputs, h.outputs, h.image_side)
+                model_file::encode_header_with_dtype(h.inputs, h.outputs, h.image_side, h.dtype)
             );
         }
         Err(e) => display_is_not_empty(e),
@@ -255,15 +344,22 @@ pub fn model_file(data: &[u8]) {
     // small ones; always try a fixed small shape for the mismatch paths.
     let shape = header.map(|h| (h.inputs, h.outputs)).unwrap_or((0, 0));
     match shape {
-        (1, 1) => model_shape::<1, 1>(data),
-        (4, 1) => model_shape::<4, 1>(data),
-        (4, 10) => model_shape::<4, 10>(data),
-        (9, 2) => model_shape::<9, 2>(data),
-        (16, 10) => model_shape::<16, 10>(data),
-        (25, 3) => model_shape::<25, 3>(data),
-        (784, 10) => model_shape::<784, 10>(data),
-        (1024, 10) => model_shape::<1024, 10>(data),
+        (1, 1) => both::<1, 1>(data),
+        (4, 1) => both::<4, 1>(data),
+        (4, 10) => both::<4, 10>(data),
+        (9, 2) => both::<9, 2>(data),
+        (16, 10) => both::<16, 10>(data),
+        (25, 3) => both::<25, 3>(data),
+        (784, 10) => both::<784, 10>(data),
+        (1024, 10) => both::<1024, 10>(data),
         _ => {}
     }
-    model_shape::<4, 3>(data);
+    both::<4, 3>(data);
+    classifier::<784>(data);
+    classifier::<1024>(data);
+}
+
+fn both<const IN: usize, const OUT: usize>(data: &[u8]) {
+    model_shape::<IN, OUT>(data);
+    quantized_shape::<IN, OUT>(data);
 }
