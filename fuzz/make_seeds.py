@@ -116,4 +116,64 @@ for inputs, outputs, side in shapes:
 put("model_file", "header-only", model_file(4, 3, 2)[:32])
 put("model_file", "huge-dims", b"SOFTREG\0" + struct.pack("<6I", 1, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFF, 0, 0))
 put("model_file", "bad-magic", b"SOFTREG\1" + model_file(4, 3, 2)[8:])
+# --- the CLI's .gz path: a mode byte, then the .gz (mode & 2 == 0) or the
+# IDX bytes the target compresses itself (mode & 2 == 2); mode & 1 picks
+# images (0) or labels (1). ---------------------------------------------------
+import zlib
+
+small_images = images_file(2, 28, 28, real_images[: 2 * 784])
+small_labels = labels_file(real_labels[:2])
+put("idx_gz", "images-gz", b"\x00" + gzip.compress(small_images, mtime=0))
+put("idx_gz", "labels-gz", b"\x01" + gzip.compress(small_labels, mtime=0))
+put("idx_gz", "images-plain", b"\x02" + small_images)
+put("idx_gz", "labels-plain", b"\x03" + small_labels)
+put("idx_gz", "labels-plain-level9", b"\x27" + small_labels)
+put("idx_gz", "labels-longer-than-header", b"\x03" + small_labels + bytes(3000))
+put("idx_gz", "labels-gz-bomb", b"\x01" + gzip.compress(small_labels + bytes(200000), mtime=0))
+put("idx_gz", "labels-gz-truncated", b"\x01" + gzip.compress(small_labels, mtime=0)[:-5])
+put("idx_gz", "images-huge-promise", b"\x02" + images_file(0xFFFF, 0xFFFF, 0xFFFF, b""))
+broken_dir = os.path.join(fixtures, "broken")
+if os.path.isdir(broken_dir):
+    for name in sorted(os.listdir(broken_dir)):
+        with open(os.path.join(broken_dir, name), "rb") as f:
+            content = f.read()
+        if name.endswith(".gz") and len(content) < 8192:
+            put("idx_gz", "broken-" + name, b"\x01" + content)
+        elif "labels" in name or "images" in name:
+            put("idx_gz", "broken-" + name, (b"\x03" if "labels" in name else b"\x02") + content[:4000])
+        if name.endswith(".png"):
+            put("png_predict", "broken-" + name, content)
+for name, mode in (("t10k-labels-idx1-ubyte.gz", b"\x01"), ("t10k-images-idx3-ubyte.gz", b"\x00")):
+    path = os.path.join(dataset, name)
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            put("idx_gz", "real-prefix-" + name, mode + f.read(2048))
+
+# --- PNG images for `softreg predict` ---------------------------------------
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png(width, height, color_type, bit_depth, rows, plte=None, trns=None, interlace=0):
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, interlace))
+    if plte is not None:
+        out += chunk(b"PLTE", plte)
+    if trns is not None:
+        out += chunk(b"tRNS", trns)
+    raw = b"".join(b"\x00" + r for r in rows)
+    return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+gray = [bytes(real_images[r * 28 : r * 28 + 28]) for r in range(28)]
+put("png_predict", "gray-28x28", png(28, 28, 0, 8, gray))
+put("png_predict", "gray-inverted-28x28", png(28, 28, 0, 8, [bytes(255 - p for p in r) for r in gray]))
+put("png_predict", "rgb-9x5", png(9, 5, 2, 8, [bytes((3 * x + y * 40) % 256 for x in range(27)) for y in range(5)]))
+put("png_predict", "rgba-6x7", png(6, 7, 6, 8, [bytes((x * 11 + y) % 256 for x in range(24)) for y in range(7)]))
+put("png_predict", "gray-alpha-5x5", png(5, 5, 4, 8, [bytes((x * 50) % 256 for x in range(10)) for _ in range(5)]))
+put("png_predict", "gray16-4x4", png(4, 4, 0, 16, [bytes(range(8)) for _ in range(4)]))
+put("png_predict", "gray1-16x3", png(16, 3, 0, 1, [b"\xaa\x55" for _ in range(3)]))
+put("png_predict", "palette-4x4", png(4, 4, 3, 8, [bytes([0, 1, 2, 1]) for _ in range(4)], plte=bytes([0, 0, 0, 255, 255, 255, 255, 0, 0]), trns=bytes([255, 128])))
+put("png_predict", "interlaced-8x8", png(8, 8, 0, 8, [bytes(range(8 * y, 8 * y + 8)) for y in range(8)], interlace=1))
+put("png_predict", "tall-1x600", png(1, 600, 0, 8, [bytes([y % 256]) for y in range(600)]))
+put("png_predict", "wide-600x1", png(600, 1, 0, 8, [bytes(x % 256 for x in range(600))]))
 print("seeds written to", os.path.join(here, "corpus"))
