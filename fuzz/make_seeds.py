@@ -143,6 +143,12 @@ if os.path.isdir(broken_dir):
             put("idx_gz", "broken-" + name, (b"\x03" if "labels" in name else b"\x02") + content[:4000])
         if name.endswith(".png"):
             put("png_predict", "broken-" + name, content)
+        if name.endswith(".softreg"):
+            put("model_file", "broken-" + name, content)
+        elif not name.endswith((".gz", ".png", ".md", ".py")):
+            # The raw broken IDX files, cut to the fuzzers' length limit.
+            put("idx_labels", "broken-" + name, content[:4096])
+            put("idx_images", "broken-" + name, content[:8192])
 for name, mode in (("t10k-labels-idx1-ubyte.gz", b"\x01"), ("t10k-images-idx3-ubyte.gz", b"\x00")):
     path = os.path.join(dataset, name)
     if os.path.exists(path):
