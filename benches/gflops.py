@@ -23,7 +23,7 @@ for est in sorted(root.glob("**/new/estimates.json")):
     group = meta["group_id"]
     if elements is None:
         rate = ""
-    elif "gemm" in group:
+    elif "gemm" in group or group.startswith("fma_peak"):
         rate = f"{elements / median_ns:8.1f} GFLOP/s"
     elif group.startswith("sgd_step"):
         rate = f"{elements / median_ns * 1e9:8.3g} images/s"

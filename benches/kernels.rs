@@ -5,42 +5,167 @@
 //! `thrpt` criterion prints as **elem/s is FLOP/s** (`Gelem/s` = GFLOP/s).
 //! Each SIMD kernel runs beside its scalar twin in `kernels::reference` and
 //! `matrixmultiply::sgemm` on the same data, in the same group.
-//! The SGD-step group counts images instead: `elem/s` there is images/s.
+//! The softmax + loss group counts rows (`elem/s` = rows/s), the SGD-step
+//! group images (`elem/s` = images/s), and `fma_peak` FLOPs again: the
+//! ceiling of this core for the GEMMs.
+//!
+//! Clock: the time criterion measures is the benchmark thread's CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`) on Linux, not wall time, because the machines
+//! this runs on are shared: with other builds on the same two cores, wall
+//! time mostly measures the scheduler. On an idle machine the two agree.
+//! `SOFTREG_BENCH_CLOCK=wall` switches to wall time.
 //!
 //! Medians per benchmark: `python3 benches/gflops.py` after a run reads
 //! criterion's `estimates.json` files and prints them as a table.
 //!
+//! All matrices live in 64-byte-aligned buffers (as a trainer should keep
+//! them): a 16-float vector then never straddles two cache lines. With `X`
+//! 16 bytes off, as a plain `Vec` of 1 MB comes back from `malloc`, the
+//! forward kernel at `IN = 1024` loses about 6%, and about 17% with `W` off
+//! as well.
+//!
 //! Measurement times are short (about 1 s a benchmark) so the whole run takes
 //! a minute or two; pass `--measurement-time` for steadier numbers.
 
+use bytemuck::Pod;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use softreg::kernels::{cross_entropy, matmul, reference};
 use softreg::{Rng, SoftmaxRegression};
 use std::hint::black_box;
-use std::time::Duration;
+use std::marker::PhantomData;
+use std::mem::size_of;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use wide::f32x16;
 
 /// The training batch.
 const B: usize = 256;
 /// Fashion-MNIST's ten classes.
 const OUT: usize = 10;
 
+/// `rows` rows of `N` values of `T` in a 64-byte-aligned buffer.
+struct Aligned<T, const N: usize> {
+    buf: Vec<f32x16>,
+    rows: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Pod, const N: usize> Aligned<T, N> {
+    fn new(rows: usize, mut f: impl FnMut() -> T) -> Self {
+        let bytes = rows * N * size_of::<T>();
+        let mut a = Aligned {
+            buf: vec![f32x16::ZERO; bytes.div_ceil(64)],
+            rows,
+            _t: PhantomData,
+        };
+        a.rows_mut().iter_mut().flatten().for_each(|v| *v = f());
+        a
+    }
+
+    fn rows(&self) -> &[[T; N]] {
+        let bytes: &[u8] = bytemuck::cast_slice(&self.buf);
+        bytemuck::cast_slice(&bytes[..self.rows * N * size_of::<T>()])
+    }
+
+    fn rows_mut(&mut self) -> &mut [[T; N]] {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.buf);
+        bytemuck::cast_slice_mut(&mut bytes[..self.rows * N * size_of::<T>()])
+    }
+
+    fn map<U: Pod>(&self, f: impl Fn(T) -> U) -> Aligned<U, N> {
+        let mut values = self.rows().iter().flatten();
+        Aligned::new(self.rows, || f(*values.next().unwrap()))
+    }
+}
+
 fn random_rows<const N: usize>(
     rng: &mut Rng,
     rows: usize,
     f: impl Fn(&mut Rng) -> f32,
-) -> Vec<[f32; N]> {
-    (0..rows)
-        .map(|_| core::array::from_fn(|_| f(rng)))
-        .collect()
+) -> Aligned<f32, N> {
+    Aligned::new(rows, || f(rng))
 }
 
-fn pixels<const IN: usize>(rng: &mut Rng, rows: usize) -> Vec<[u8; IN]> {
-    (0..rows)
-        .map(|_| core::array::from_fn(|_| (rng.next_u64() >> 56) as u8))
-        .collect()
+fn pixels<const IN: usize>(rng: &mut Rng, rows: usize) -> Aligned<u8, IN> {
+    Aligned::new(rows, || (rng.next_u64() >> 56) as u8)
 }
 
-fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+/// Thread CPU time (see the module comment), or wall time.
+struct Clock {
+    wall: bool,
+}
+
+impl Clock {
+    fn from_env() -> Self {
+        let wall = std::env::var("SOFTREG_BENCH_CLOCK").is_ok_and(|v| v == "wall");
+        Clock {
+            wall: wall || thread_cpu_time().is_none(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        match thread_cpu_time() {
+            Some(cpu) if !self.wall => cpu,
+            _ => EPOCH.get_or_init(Instant::now).elapsed(),
+        }
+    }
+}
+
+impl Measurement for Clock {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        self.now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        self.now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+/// CPU time of the calling thread.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn thread_cpu_time() -> Option<Duration> {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` (in the C library std links) writes one
+    // `struct timespec`, two 64-bit fields on 64-bit Linux, to `ts`.
+    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (status == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
+fn configure(group: &mut BenchmarkGroup<'_, Clock>) {
     group
         .sample_size(30)
         .warm_up_time(Duration::from_millis(300))
@@ -48,16 +173,13 @@ fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
 }
 
 /// `logits = X W + b` beside the reference and `sgemm`; elem/s = FLOP/s.
-fn forward<const IN: usize>(c: &mut Criterion) {
+fn forward<const IN: usize>(c: &mut Criterion<Clock>) {
     let mut rng = Rng::seed_from_u64(1);
     let x_u8 = pixels::<IN>(&mut rng, B);
-    let x: Vec<[f32; IN]> = x_u8
-        .iter()
-        .map(|r| r.map(|p| f32::from(p) / 255.0))
-        .collect();
-    let w: Box<[[f32; IN]; OUT]> = random_rows::<IN>(&mut rng, OUT, |r| 0.01 * r.normal())
-        .try_into()
-        .unwrap();
+    let x = x_u8.map(|p| f32::from(p) / 255.0);
+    let w = random_rows::<IN>(&mut rng, OUT, |r| 0.01 * r.normal());
+    let (x_u8, x, w) = (x_u8.rows(), x.rows(), w.rows());
+    let w: &[[f32; IN]; OUT] = w.try_into().unwrap();
     let b = [0.1f32; OUT];
     let mut out = vec![[0.0f32; OUT]; B];
 
@@ -65,13 +187,13 @@ fn forward<const IN: usize>(c: &mut Criterion) {
     configure(&mut group);
     group.throughput(Throughput::Elements((2 * B * IN * OUT) as u64));
     group.bench_function("simd", |bench| {
-        bench.iter(|| matmul::logits(black_box(&x), black_box(&w), &b, black_box(&mut out)))
+        bench.iter(|| matmul::logits(black_box(x), black_box(w), &b, black_box(&mut out)))
     });
     group.bench_function("simd_u8", |bench| {
         bench.iter(|| {
             matmul::logits_u8(
-                black_box(&x_u8),
-                black_box(&w),
+                black_box(x_u8),
+                black_box(w),
                 &b,
                 1.0 / 255.0,
                 black_box(&mut out),
@@ -79,7 +201,7 @@ fn forward<const IN: usize>(c: &mut Criterion) {
         })
     });
     group.bench_function("reference", |bench| {
-        bench.iter(|| reference::logits(black_box(&x), black_box(&w), &b, black_box(&mut out)))
+        bench.iter(|| reference::logits(black_box(x), black_box(w), &b, black_box(&mut out)))
     });
     group.bench_function("matrixmultiply", |bench| {
         bench.iter(|| {
@@ -113,15 +235,14 @@ fn forward<const IN: usize>(c: &mut Criterion) {
 }
 
 /// `W += scale * X^T G` beside the reference and `sgemm`; elem/s = FLOP/s.
-fn gradient<const IN: usize>(c: &mut Criterion) {
+fn gradient<const IN: usize>(c: &mut Criterion<Clock>) {
     let mut rng = Rng::seed_from_u64(2);
     let x_u8 = pixels::<IN>(&mut rng, B);
-    let x: Vec<[f32; IN]> = x_u8
-        .iter()
-        .map(|r| r.map(|p| f32::from(p) / 255.0))
-        .collect();
+    let x = x_u8.map(|p| f32::from(p) / 255.0);
     let g = random_rows::<OUT>(&mut rng, B, |r| 0.1 * r.normal());
-    let mut w: Box<[[f32; IN]; OUT]> = vec![[0.0f32; IN]; OUT].try_into().unwrap();
+    let mut w = Aligned::<f32, IN>::new(OUT, || 0.0);
+    let (x_u8, x, g) = (x_u8.rows(), x.rows(), g.rows());
+    let w: &mut [[f32; IN]; OUT] = w.rows_mut().try_into().unwrap();
     let scale = -1e-6f32;
 
     let mut group = c.benchmark_group(format!("gradient_gemm/B{B}_IN{IN}_OUT{OUT}"));
@@ -130,30 +251,30 @@ fn gradient<const IN: usize>(c: &mut Criterion) {
     group.bench_function("simd", |bench| {
         bench.iter(|| {
             matmul::accumulate_weight_gradient(
-                black_box(&x),
-                black_box(&g),
+                black_box(x),
+                black_box(g),
                 scale,
-                black_box(&mut w),
+                black_box(&mut *w),
             )
         })
     });
     group.bench_function("simd_u8", |bench| {
         bench.iter(|| {
             matmul::accumulate_weight_gradient_u8(
-                black_box(&x_u8),
-                black_box(&g),
+                black_box(x_u8),
+                black_box(g),
                 scale / 255.0,
-                black_box(&mut w),
+                black_box(&mut *w),
             )
         })
     });
     group.bench_function("reference", |bench| {
         bench.iter(|| {
             reference::accumulate_weight_gradient(
-                black_box(&x),
-                black_box(&g),
+                black_box(x),
+                black_box(g),
                 scale,
-                black_box(&mut w),
+                black_box(&mut *w),
             )
         })
     });
@@ -187,24 +308,25 @@ fn gradient<const IN: usize>(c: &mut Criterion) {
 
 /// Fused softmax + cross-entropy + gradient on a 256 x 10 batch of logits;
 /// elem/s = rows/s.
-fn softmax_loss(c: &mut Criterion) {
+fn softmax_loss(c: &mut Criterion<Clock>) {
     let mut rng = Rng::seed_from_u64(3);
     let z = random_rows::<OUT>(&mut rng, B, |r| 3.0 * r.normal());
+    let z = z.rows();
     let y: Vec<u8> = (0..B).map(|i| (i % OUT) as u8).collect();
-    let mut work = z.clone();
+    let mut work = z.to_vec();
 
     let mut group = c.benchmark_group(format!("softmax_cross_entropy_grad/B{B}_C{OUT}"));
     configure(&mut group);
     group.throughput(Throughput::Elements(B as u64));
     group.bench_function("simd", |bench| {
         bench.iter(|| {
-            work.copy_from_slice(&z);
+            work.copy_from_slice(z);
             cross_entropy::softmax_cross_entropy_grad(black_box(&mut work), black_box(&y))
         })
     });
     group.bench_function("reference", |bench| {
         bench.iter(|| {
-            work.copy_from_slice(&z);
+            work.copy_from_slice(z);
             reference::softmax_cross_entropy_grad(black_box(&mut work), black_box(&y))
         })
     });
@@ -213,10 +335,11 @@ fn softmax_loss(c: &mut Criterion) {
 
 /// One minibatch SGD step (forward, softmax + loss, gradient, update) of the
 /// chapter's 32 x 32 model; elem/s = images/s.
-fn sgd_step(c: &mut Criterion) {
+fn sgd_step(c: &mut Criterion<Clock>) {
     const IN: usize = 1024;
     let mut rng = Rng::seed_from_u64(4);
     let x = random_rows::<IN>(&mut rng, B, |r| (r.next_u64() >> 56) as f32 / 255.0);
+    let x = x.rows();
     let y: Vec<u8> = (0..B).map(|i| (i * 7 % OUT) as u8).collect();
     let mut model: Box<SoftmaxRegression<IN, OUT>> = Box::new(SoftmaxRegression::zeroed());
     model.init_normal(&mut rng, 0.01);
@@ -226,17 +349,45 @@ fn sgd_step(c: &mut Criterion) {
     configure(&mut group);
     group.throughput(Throughput::Elements(B as u64));
     group.bench_function("simd", |bench| {
-        bench.iter(|| model.sgd_step(black_box(&x), black_box(&y), 0.1, &mut scratch))
+        bench.iter(|| model.sgd_step(black_box(x), black_box(&y), 0.1, &mut scratch))
     });
     group.finish();
 }
 
-fn gemms(c: &mut Criterion) {
+/// The ceiling for the GEMMs: 12 independent chains of `f32x16` FMAs on
+/// registers only (no loads); elem/s = FLOP/s. Zen 4 runs one 512-bit FMA
+/// per cycle (two 256-bit halves), Zen 5 two.
+fn fma_peak(c: &mut Criterion<Clock>) {
+    const STEPS: usize = 4096;
+    const CHAINS: usize = 12;
+    let mut group = c.benchmark_group("fma_peak");
+    configure(&mut group);
+    group.throughput(Throughput::Elements((STEPS * CHAINS * 2 * 16) as u64));
+    group.bench_function("f32x16_registers", |bench| {
+        bench.iter(|| {
+            let (m, a) = black_box((f32x16::splat(0.999), f32x16::splat(1e-3)));
+            let mut acc = [f32x16::ZERO; CHAINS];
+            for _ in 0..STEPS {
+                for chain in acc.iter_mut() {
+                    *chain = chain.mul_add(m, a);
+                }
+            }
+            black_box(acc)
+        })
+    });
+    group.finish();
+}
+
+fn gemms(c: &mut Criterion<Clock>) {
     forward::<1024>(c);
     forward::<784>(c);
     gradient::<1024>(c);
     gradient::<784>(c);
 }
 
-criterion_group!(benches, gemms, softmax_loss, sgd_step);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(Clock::from_env());
+    targets = fma_peak, gemms, softmax_loss, sgd_step
+}
 criterion_main!(benches);

@@ -18,7 +18,10 @@ const EVAL_ROWS: usize = 64;
 /// `weights[j]` holds the `IN` weights of class `j`: the chapter's `W`
 /// (`IN x OUT`) transposed, so the kernels walk both `X` and `W` along `IN`
 /// with unit stride (see [`crate::kernels::matmul`]).
+///
+/// Cache-line aligned, as the kernels read whole lines of weights.
 #[derive(Clone, Debug, PartialEq)]
+#[repr(C, align(64))]
 pub struct SoftmaxRegression<const IN: usize, const OUT: usize> {
     /// Class-major weights, `OUT x IN`.
     pub weights: [[f32; IN]; OUT],

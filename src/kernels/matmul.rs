@@ -48,7 +48,22 @@ use wide::f32x16;
 /// to the same set of the 8-way L1 and evict each other; 4 + 5 lines mostly
 /// fit. At `IN = 784` (no such aliasing) 2 x 10, 4 x 5 and 5 x 5 all give
 /// 106-109. Splitting `IN` into 256-512-column chunks so a chunk of `W` stays
-/// in L1 measured slower (85-102): it multiplies the lane reductions.
+/// in L1 measured slower (85-102): it multiplies the lane reductions. So
+/// did swapping the loops (one class block over the whole batch, then the
+/// next, so that block of `W` stays in L1): 108 / 105 against 108.5 / 107.
+///
+/// Alignment: with `X` 16 bytes off a cache line (a large `Vec` from
+/// `malloc`) 4 x 5 gives 102 / 106, with `W` off as well 91 / 105 (2 x 10:
+/// 55 / 97), because every 16-float load then spans two lines. Keep both
+/// 64-byte aligned. The kernel does not peel columns to align itself, as
+/// that would make the summation order, and so the rounding, depend on
+/// where the buffers happen to be.
+///
+/// The 20 lane reductions at the end of a row block are cheap next to its
+/// `IN / 16 x 20` FMAs: reducing four accumulators at a time with a
+/// transpose-and-add tree (17 instead of 28 vector instructions per four
+/// sums) measured 104.2 against 104.0 (`IN = 1024`) and 100 against 98
+/// (`IN = 784`), within noise, so each accumulator is reduced on its own.
 pub const ROW_BLOCK: usize = 4;
 
 /// Classes (rows of `W`) per pass of [`logits`]: see [`ROW_BLOCK`]. Classes
@@ -59,12 +74,24 @@ pub const CLASS_BLOCK: usize = 5;
 /// `OUT x PANEL_VECTORS` = 20 accumulators for `OUT = 10`, within the
 /// register file, with `PANEL_VECTORS` row loads and `OUT` broadcasts of `G`
 /// shared by 20 FMAs. This runs at 112 GFLOP/s (`IN = 1024`) and 115
-/// (`IN = 784`), 95-97% of the FMA peak, whatever the alignment of `X`.
-/// Measured alternatives, none better: one vector (10 accumulators) 111 / 115;
-/// four vectors of five classes (each `X` panel read twice) 113 / 112; the
-/// same blocked over `IN` in 64-256-column chunks so `X`'s panel is reused
-/// from L1 across the class halves, 112-113 / 113-115.
+/// (`IN = 784`), 95-97% of the FMA peak. Measured alternatives, none better:
+/// one vector (10 accumulators) 111 / 115, but 84 instead of 99 at
+/// `IN = 1024` when `X` is 16 bytes off a cache line (every load then
+/// straddles two lines; two vectors straddle three); four vectors of five
+/// classes (each `X` panel read twice) 113 / 112; the same blocked over `IN`
+/// in 64-256-column chunks so `X`'s panel is reused from L1 across the class
+/// halves, 112-113 / 113-115.
 pub const PANEL_VECTORS: usize = 2;
+
+/// [`PANEL_VECTORS`] for [`accumulate_weight_gradient_u8`]. With one vector
+/// per row, LLVM folds each broadcast of `G` into its FMA (`{1to16}`); with
+/// two it broadcasts into registers first, and together with the two
+/// conversions per row that measured 101-102 GFLOP/s against 109 for one
+/// vector (`IN = 784` and `1024`). A 16-byte load of pixels never straddles
+/// a cache line, so the alignment effect above does not arise. (Widening by
+/// `or`-ing the bytes into the mantissa of 2^23 and subtracting 2^23 instead
+/// of `vcvtdq2ps` measured no faster: 110 / 98 for one / two vectors.)
+pub const PANEL_VECTORS_U8: usize = 1;
 
 /// `logits[i][j] = b[j] + sum_k x[i][k] * w[j][k]`: the forward pass
 /// `X W + b` with `w` stored class-major (`OUT x IN`).
@@ -85,9 +112,9 @@ pub fn logits<const IN: usize, const OUT: usize>(
 /// [`logits`] on pixels, with `scale = 1.0 / 255.0` giving the forward pass
 /// of the images scaled to `[0, 1]`.
 ///
-/// The sum over `k` is exact integer-valued pixels times `f32` weights, and
-/// the scale is applied once per logit, so the result differs from
-/// [`logits`] on `x / 255` only by rounding.
+/// The dot products are taken with the integer pixel values and the scale is
+/// applied once per logit, so the result differs from [`logits`] on
+/// `x * scale` only by rounding.
 ///
 /// # Panics
 /// If `x` and `logits` have different numbers of rows.
@@ -202,7 +229,7 @@ pub fn accumulate_weight_gradient<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    accumulate(x, g, scale, w);
+    accumulate::<f32, PANEL_VECTORS, IN, OUT>(x, g, scale, w);
 }
 
 /// `w[j][k] += scale * sum_i g[i][j] * x[i][k]` for `u8` inputs:
@@ -217,13 +244,12 @@ pub fn accumulate_weight_gradient_u8<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    accumulate(x, g, scale, w);
+    accumulate::<u8, PANEL_VECTORS_U8, IN, OUT>(x, g, scale, w);
 }
 
-/// Both gradient kernels: whole panels of [`PANEL_VECTORS`] vectors, then
-/// single vectors, then a zero-padded partial vector for the last `IN % 16`
-/// columns.
-fn accumulate<T: Element, const IN: usize, const OUT: usize>(
+/// Both gradient kernels: whole panels of `V` vectors, then single vectors,
+/// then a zero-padded partial vector for the last `IN % 16` columns.
+fn accumulate<T: Element, const V: usize, const IN: usize, const OUT: usize>(
     x: &[[T; IN]],
     g: &[[f32; OUT]],
     scale: f32,
@@ -231,9 +257,9 @@ fn accumulate<T: Element, const IN: usize, const OUT: usize>(
 ) {
     assert_eq!(x.len(), g.len(), "one row of G per row of X");
     let mut k = 0;
-    while k + PANEL_VECTORS * LANES <= IN {
-        gradient_panel::<T, PANEL_VECTORS, IN, OUT>(x, g, scale, w, k);
-        k += PANEL_VECTORS * LANES;
+    while k + V * LANES <= IN {
+        gradient_panel::<T, V, IN, OUT>(x, g, scale, w, k);
+        k += V * LANES;
     }
     while k + LANES <= IN {
         gradient_panel::<T, 1, IN, OUT>(x, g, scale, w, k);
