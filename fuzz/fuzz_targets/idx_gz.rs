@@ -115,7 +115,10 @@ fuzz_target!(|data: &[u8]| {
             if compressed_here {
                 assert_eq!(bytes, rest, "decompressed bytes differ from the original");
             } else {
-                assert!(bytes.len() <= 1032 * gz.len() + 64, "more out than deflate can make");
+                assert!(
+                    bytes.len() <= 1032 * gz.len() + 64,
+                    "more out than deflate can make"
+                );
             }
             // The decompressed copy on disk is the same bytes.
             assert_eq!(std::fs::read(dir.join(fuzzed)).unwrap(), bytes);

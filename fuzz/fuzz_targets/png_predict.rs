@@ -55,7 +55,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -69,7 +73,9 @@ fn fix_crcs(data: &mut [u8]) {
     let mut at = 8;
     while at + 12 <= data.len() {
         let len = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
-        let Some(end) = (at + 8).checked_add(len) else { return };
+        let Some(end) = (at + 8).checked_add(len) else {
+            return;
+        };
         if end + 4 > data.len() {
             return;
         }
