@@ -294,6 +294,10 @@ pub fn parse_labels(bytes: &[u8]) -> Result<IdxLabels<'_>, IdxError> {
 pub fn parse_images(bytes: &[u8]) -> Result<IdxImages<'_>, IdxError> {
     let (header, pixels) = parse(bytes, IdxKind::Images)?;
     let [count, rows, cols] = header.dims.map(|d| d as usize);
+    // With no images the data is empty whatever `rows * cols` is, and that
+    // product can overflow a 32-bit `usize` (a microcontroller's):
+    // `image_len` must never overflow, so refuse such a header.
+    rows.checked_mul(cols).ok_or(IdxError::SizeOverflow)?;
     Ok(IdxImages {
         count,
         rows,

@@ -98,6 +98,10 @@ pub enum ModelFileError {
     UnsupportedVersion(u32),
     /// A parameter type this crate does not know.
     UnsupportedDtype(u32),
+    /// The reserved header field is not zero. Refusing it keeps the field
+    /// free for a later format to use, and means every file this crate
+    /// loads is exactly the file it would write for the same model.
+    ReservedNotZero(u32),
     /// The image side does not match the number of inputs.
     BadImageSide {
         /// Side in the header.
@@ -147,6 +151,9 @@ impl fmt::Display for ModelFileError {
             ),
             ModelFileError::UnsupportedDtype(d) => {
                 write!(f, "parameter type {d} is not supported")
+            }
+            ModelFileError::ReservedNotZero(v) => {
+                write!(f, "reserved header field is {v:#x}, not zero")
             }
             ModelFileError::BadImageSide { side, inputs } => {
                 write!(f, "image side {side} does not give {inputs} inputs")
@@ -228,6 +235,10 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ModelFileError> {
     }
     if header.dtype != DTYPE_F32 && header.dtype != DTYPE_I8 {
         return Err(ModelFileError::UnsupportedDtype(header.dtype));
+    }
+    let reserved = field(5);
+    if reserved != 0 {
+        return Err(ModelFileError::ReservedNotZero(reserved));
     }
     if u64::from(header.image_side) * u64::from(header.image_side) != u64::from(header.inputs) {
         return Err(ModelFileError::BadImageSide {
