@@ -321,22 +321,7 @@ fn row_u16(image: &[u8; PIXELS], r: usize) -> [u16; RESIZED_SIDE] {
 /// targets where those are real vector instructions.
 pub const USES_SIMD: bool = quantized::USES_SIMD;
 
-/// Pixel `(y, x)` of `tf.image.resize(image / 255, (32, 32))`: the same
-/// arithmetic, in the same order, as [`crate::resize::resize_28_to_32`], so the
-/// same bits.
-#[inline]
-pub fn resized_pixel(image: &[u8; PIXELS], y: usize, x: usize) -> f32 {
-    let ty = TAPS_28_TO_32[y];
-    let tx = TAPS_28_TO_32[x];
-    let pixel = |row: usize, col: usize| f32::from(image[row * SIDE + col]) / 255.0;
-    let top_left = pixel(ty.lower, tx.lower);
-    let top_right = pixel(ty.lower, tx.upper);
-    let bottom_left = pixel(ty.upper, tx.lower);
-    let bottom_right = pixel(ty.upper, tx.upper);
-    let top = top_left + (top_right - top_left) * tx.frac;
-    let bottom = bottom_left + (bottom_right - bottom_left) * tx.frac;
-    top + (bottom - top) * ty.frac
-}
+pub use crate::resize::resized_pixel;
 
 /// The resize's tap weights in sixteenths: `28 / 32 = 14 / 16` and the
 /// half-pixel offset `1 / 16` make every weight a whole number of sixteenths.

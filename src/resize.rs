@@ -69,20 +69,29 @@ pub fn scale_28(src: &[u8; PIXELS], dst: &mut [f32; PIXELS]) {
     }
 }
 
+/// Pixel `(y, x)` of `tf.image.resize(image / 255, (32, 32))`: blend along
+/// the row first, then between the rows, in `f32`, as TensorFlow does.
+/// Firmware resizes one output pixel at a time with this
+/// ([`crate::inference`]); [`resize_28_to_32`] is it over the whole image,
+/// so both give the same bits.
+#[inline]
+pub fn resized_pixel(image: &[u8; PIXELS], y: usize, x: usize) -> f32 {
+    let (ty, tx) = (TAPS_28_TO_32[y], TAPS_28_TO_32[x]);
+    let pixel = |row: usize, col: usize| f32::from(image[row * SIDE + col]) / 255.0;
+    let top_left = pixel(ty.lower, tx.lower);
+    let top_right = pixel(ty.lower, tx.upper);
+    let bottom_left = pixel(ty.upper, tx.lower);
+    let bottom_right = pixel(ty.upper, tx.upper);
+    let top = top_left + (top_right - top_left) * tx.frac;
+    let bottom = bottom_left + (bottom_right - bottom_left) * tx.frac;
+    top + (bottom - top) * ty.frac
+}
+
 /// `tf.image.resize(x / 255, (32, 32))` of one 28x28 image, flattened
 /// row-major into 1024 values in `[0, 1]`.
 pub fn resize_28_to_32(src: &[u8; PIXELS], dst: &mut [f32; RESIZED_PIXELS]) {
-    let pixel = |row: usize, col: usize| f32::from(src[row * SIDE + col]) / 255.0;
-    for (y, ty) in TAPS_28_TO_32.iter().enumerate() {
-        for (x, tx) in TAPS_28_TO_32.iter().enumerate() {
-            let top_left = pixel(ty.lower, tx.lower);
-            let top_right = pixel(ty.lower, tx.upper);
-            let bottom_left = pixel(ty.upper, tx.lower);
-            let bottom_right = pixel(ty.upper, tx.upper);
-            let top = top_left + (top_right - top_left) * tx.frac;
-            let bottom = bottom_left + (bottom_right - bottom_left) * tx.frac;
-            dst[y * RESIZED_SIDE + x] = top + (bottom - top) * ty.frac;
-        }
+    for (k, out) in dst.iter_mut().enumerate() {
+        *out = resized_pixel(src, k / RESIZED_SIDE, k % RESIZED_SIDE);
     }
 }
 
