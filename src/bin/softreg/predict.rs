@@ -57,6 +57,10 @@ pub fn read_as_fashion_mnist(path: &Path) -> Result<[u8; PIXELS]> {
     Ok(to_fashion_mnist(&gray))
 }
 
+/// Largest image side `predict` accepts: far more than a photo of one
+/// garment needs, and at most 64 MB of decoded RGBA.
+const MAX_SIDE: u32 = 4096;
+
 fn read_gray(path: &Path) -> Result<Gray> {
     let shown = path.display();
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
@@ -66,6 +70,13 @@ fn read_gray(path: &Path) -> Result<Gray> {
     let mut reader = decoder
         .read_info()
         .map_err(|e| anyhow!("{shown}: not a readable PNG: {e}"))?;
+    // Refuse giant images before allocating their frame: the header alone
+    // can claim billions of pixels (found by fuzzing), and squaring up a
+    // very long thin image costs time quadratic in its longer side.
+    let (width, height) = (reader.info().width, reader.info().height);
+    if width > MAX_SIDE || height > MAX_SIDE {
+        bail!("{shown}: image is {width}x{height}, larger than {MAX_SIDE} pixels a side");
+    }
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| anyhow!("{shown}: image is too large"))?;
