@@ -84,11 +84,21 @@ pub fn accumulate_weight_gradient<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
+    accumulate(x, g, scale, w);
+}
+
+/// The weight-gradient loop for `f32` and `u8` inputs alike.
+fn accumulate<T: Copy + Into<f32>, const IN: usize, const OUT: usize>(
+    x: &[[T; IN]],
+    g: &[[f32; OUT]],
+    scale: f32,
+    w: &mut [[f32; IN]; OUT],
+) {
     for j in 0..OUT {
         for k in 0..IN {
             let mut dot = 0.0;
             for (x_row, g_row) in x.iter().zip(g) {
-                dot += g_row[j] * x_row[k];
+                dot += g_row[j] * x_row[k].into();
             }
             w[j][k] += scale * dot;
         }
@@ -121,13 +131,5 @@ pub fn accumulate_weight_gradient_u8<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    for j in 0..OUT {
-        for k in 0..IN {
-            let mut dot = 0.0;
-            for (x_row, g_row) in x.iter().zip(g) {
-                dot += g_row[j] * f32::from(x_row[k]);
-            }
-            w[j][k] += scale * dot;
-        }
-    }
+    accumulate(x, g, scale, w);
 }
