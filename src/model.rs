@@ -252,22 +252,16 @@ mod tests {
         // The scalar step, spelled out.
         let mut want = model.clone();
         let mut g = [[0.0f32; OUT]; 13];
-        reference::logits(&x, &want.weights, &want.bias, &mut g);
-        let want_loss = reference::softmax_cross_entropy_grad(&mut g, &y) / 13.0;
         let mut grad_w = [[0.0f32; IN]; OUT];
-        reference::accumulate_weight_gradient(&x, &g, 1.0, &mut grad_w);
-        let grad_b = reference::column_sums(&g);
-        for (w, g) in want
-            .weights
-            .iter_mut()
-            .flatten()
-            .zip(grad_w.iter().flatten())
-        {
-            *w -= 0.5 * g / 13.0;
-        }
-        for (b, g) in want.bias.iter_mut().zip(grad_b) {
-            *b -= 0.5 * g / 13.0;
-        }
+        let want_loss = reference::sgd_step(
+            &mut want.weights,
+            &mut want.bias,
+            &x,
+            &y,
+            0.5,
+            &mut g,
+            &mut grad_w,
+        );
 
         let mut scratch = [[0.0f32; OUT]; 16];
         let loss = model.sgd_step(&x, &y, 0.5, &mut scratch);

@@ -439,22 +439,16 @@ fn check_sgd_step<const IN: usize, const OUT: usize>(
     // The scalar step.
     let mut want = before.clone();
     let mut g = vec![[0.0f32; OUT]; n];
-    reference::logits(&x, &before.weights, &before.bias, &mut g);
-    let want_loss = reference::softmax_cross_entropy_grad(&mut g, &y) / n as f32;
     let mut grad_w = Box::new([[0.0f32; IN]; OUT]);
-    reference::accumulate_weight_gradient(&x, &g, 1.0, &mut grad_w);
-    let grad_b = reference::column_sums(&g);
-    for (w, g) in want
-        .weights
-        .iter_mut()
-        .flatten()
-        .zip(grad_w.iter().flatten())
-    {
-        *w -= lr * g / n as f32;
-    }
-    for (b, g) in want.bias.iter_mut().zip(grad_b) {
-        *b -= lr * g / n as f32;
-    }
+    let want_loss = reference::sgd_step(
+        &mut want.weights,
+        &mut want.bias,
+        &x,
+        &y,
+        lr,
+        &mut g,
+        &mut grad_w,
+    );
 
     let mut scratch = vec![[0.0f32; OUT]; n + 3];
     let loss = model.sgd_step(&x, &y, lr, &mut scratch);

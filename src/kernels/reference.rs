@@ -133,3 +133,37 @@ pub fn accumulate_weight_gradient_u8<const IN: usize, const OUT: usize>(
 ) {
     accumulate(x, g, scale, w);
 }
+
+/// One minibatch SGD step spelled out: logits, the summed loss and its
+/// gradient `softmax - onehot`, `grad_W = X^T G`, `grad_b = colsum(G)`, then
+/// `p <- p - lr * grad / n`. Returns the mean loss before the update. `g`
+/// needs `x.len()` rows; `grad_w` is overwritten. The scalar twin of
+/// [`crate::SoftmaxRegression::sgd_step`].
+pub fn sgd_step<const IN: usize, const OUT: usize>(
+    weights: &mut [[f32; IN]; OUT],
+    bias: &mut [f32; OUT],
+    x: &[[f32; IN]],
+    y: &[u8],
+    lr: f32,
+    g: &mut [[f32; OUT]],
+    grad_w: &mut [[f32; IN]; OUT],
+) -> f32 {
+    let n = x.len();
+    let g = &mut g[..n];
+    logits(x, weights, bias, g);
+    let loss = softmax_cross_entropy_grad(g, y) / n as f32;
+    for row in grad_w.iter_mut() {
+        row.fill(0.0);
+    }
+    accumulate_weight_gradient(x, g, 1.0, grad_w);
+    let grad_b = column_sums(g);
+    for (w_row, g_row) in weights.iter_mut().zip(grad_w.iter()) {
+        for (w, g) in w_row.iter_mut().zip(g_row) {
+            *w -= lr * g / n as f32;
+        }
+    }
+    for (b, g) in bias.iter_mut().zip(grad_b) {
+        *b -= lr * g / n as f32;
+    }
+    loss
+}
