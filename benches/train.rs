@@ -16,6 +16,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
+/// Runs per configuration unless `SOFTREG_BENCH_RUNS` says otherwise.
 const RUNS: usize = 7;
 const EPOCHS: usize = 10;
 
@@ -143,8 +144,12 @@ fn main() {
     let train = load(dir, "train");
     let val = load(dir, "t10k");
     let images = (EPOCHS * train.images.len()) as f64;
+    let runs = std::env::var("SOFTREG_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(RUNS);
     println!(
-        "recipe: {EPOCHS} epochs, batch 256, lr 0.1, validation every epoch; median of {RUNS} runs"
+        "recipe: {EPOCHS} epochs, batch 256, lr 0.1, validation every epoch; median of {runs} runs"
     );
     println!(
         "{:<30} {:>8} {:>12} {:>14} {:>8}",
@@ -153,10 +158,22 @@ fn main() {
     // Alternate the configurations run by run so drift in the machine's
     // speed hits them all alike.
     // Side 0 stands for the prepared-f32 baseline (32x32, one thread).
-    let configs = [(0, 1), (32, 1), (32, 2), (28, 1), (28, 2)];
+    let all = [(0, 1), (32, 1), (32, 2), (28, 1), (28, 2)];
+    // `cargo bench --bench train -- 32/2 28/1` runs only those (0/1 is the
+    // prepared baseline); handy when comparing two builds side by side.
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let configs: Vec<(usize, usize)> = all
+        .into_iter()
+        .filter(|(side, threads)| {
+            wanted.is_empty() || wanted.contains(&format!("{side}/{threads}"))
+        })
+        .collect();
     let mut times = vec![Vec::new(); configs.len()];
     let mut accuracies = vec![0.0; configs.len()];
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         for (i, &(side, threads)) in configs.iter().enumerate() {
             let (seconds, accuracy) = if side == 0 {
                 run_prepared(&train, &val)
