@@ -2,13 +2,13 @@
 //!
 //! Each batch is split into [`SHARDS`] shards ([`crate::train`]); with two
 //! threads the calling thread computes shard 0 while a worker computes shard
-//! 1, and the calling thread then sums them in order and updates the model.
+//! 1, and the calling thread then sums them in order and takes the step.
 //! The arithmetic is the same whatever the thread count, so so is the model.
 
 use crate::fashion_mnist::{CLASSES, PIXELS};
 use crate::model::{Evaluation, SoftmaxRegression};
 use crate::train::{
-    apply_step, evaluate_rows, shard_gradient, shard_range, Examples, Folded, InputMap,
+    evaluate_rows, shard_gradient, shard_range, Examples, Folded, FoldedModel, InputMap,
     ShardGradient, ShardScratch, SHARDS,
 };
 use std::boxed::Box;
@@ -117,57 +117,65 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
     assert!(batch_size > 0 && threads > 0);
     let shard_rows = batch_size.div_ceil(SHARDS);
     let batches = order.chunks(batch_size);
-    let mut folded = Box::new(Folded::zeroed());
+    let mut state = Box::new(FoldedModel::zeroed());
+    state.fold_from::<IN, M>(model);
     let mut grads: Vec<ShardGradient> = (0..SHARDS).map(|_| ShardGradient::zeroed()).collect();
     let mut loss_sum = 0.0f64;
 
     if threads == 1 {
         let mut buffers = ShardBuffers::new(shard_rows);
         for batch in batches {
-            folded.fold_from::<IN, M>(model);
             for (shard, grad) in grads.iter_mut().enumerate() {
                 let rows = &batch[shard_range(batch.len(), shard)];
-                shard_gradient(&folded, data, rows, &mut buffers.scratch(), grad);
+                shard_gradient(&state.folded, data, rows, &mut buffers.scratch(), grad);
             }
-            loss_sum += f64::from(apply_step::<IN, M>(model, &mut grads, batch.len(), lr));
+            loss_sum += f64::from(state.step::<IN, M>(&mut grads, batch.len(), lr));
             on_batch();
         }
+        state.unfold_into::<IN, M>(model);
         return loss_sum / order.len() as f64;
     }
 
     // Two threads: the worker owns shard 1 of every batch.
-    let folded = RwLock::new(folded);
+    let state = RwLock::new(state);
     let worker_grad = Mutex::new(ShardGradient::zeroed());
     let barrier = SpinBarrier::new(2);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut buffers = ShardBuffers::new(shard_rows);
             for batch in order.chunks(batch_size) {
-                barrier.wait(); // the weights are folded
+                barrier.wait(); // the folded weights are up to date
                 {
-                    let folded = folded.read().unwrap();
+                    let state = state.read().unwrap();
                     let mut grad = worker_grad.lock().unwrap();
                     let rows = &batch[shard_range(batch.len(), 1)];
-                    shard_gradient(&folded, data, rows, &mut buffers.scratch(), &mut grad);
+                    shard_gradient(&state.folded, data, rows, &mut buffers.scratch(), &mut grad);
                 }
                 barrier.wait(); // shard 1 is done
             }
         });
         let mut buffers = ShardBuffers::new(shard_rows);
         for batch in batches {
-            folded.write().unwrap().fold_from::<IN, M>(model);
             barrier.wait();
             {
-                let folded = folded.read().unwrap();
+                let state = state.read().unwrap();
                 let rows = &batch[shard_range(batch.len(), 0)];
-                shard_gradient(&folded, data, rows, &mut buffers.scratch(), &mut grads[0]);
+                shard_gradient(
+                    &state.folded,
+                    data,
+                    rows,
+                    &mut buffers.scratch(),
+                    &mut grads[0],
+                );
             }
             barrier.wait();
             grads[1].clone_from(&worker_grad.lock().unwrap());
-            loss_sum += f64::from(apply_step::<IN, M>(model, &mut grads, batch.len(), lr));
+            let mut state = state.write().unwrap();
+            loss_sum += f64::from(state.step::<IN, M>(&mut grads, batch.len(), lr));
             on_batch();
         }
     });
+    state.into_inner().unwrap().unfold_into::<IN, M>(model);
     loss_sum / order.len() as f64
 }
 

@@ -195,6 +195,88 @@ pub fn unfold_gradient_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; RESIZED_
     }
 }
 
+/// A symmetric tridiagonal matrix as its three diagonals: row `p` is
+/// `below[p]` at column `p - 1`, `diagonal[p]` at `p` and `above[p]` at
+/// `p + 1` (`below[0]` and `above[last]` are 0).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tridiagonal<const N: usize> {
+    /// Entries left of the diagonal.
+    pub below: [f32; N],
+    /// The diagonal.
+    pub diagonal: [f32; N],
+    /// Entries right of the diagonal.
+    pub above: [f32; N],
+}
+
+/// `T^T T` for the 1-D resize `T` (`OUT_SIZE x IN_SIZE`, two entries a row at
+/// adjacent columns). Two columns of `T` overlap only if some output blends
+/// both, i.e. if they are neighbours, so the product is tridiagonal; a
+/// resize whose taps are not neighbours would fail the build.
+const fn gram<const IN_SIZE: usize, const OUT_SIZE: usize>(
+    taps: &[Tap; OUT_SIZE],
+) -> Tridiagonal<IN_SIZE> {
+    let mut g = Tridiagonal {
+        below: [0.0; IN_SIZE],
+        diagonal: [0.0; IN_SIZE],
+        above: [0.0; IN_SIZE],
+    };
+    let mut o = 0;
+    while o < OUT_SIZE {
+        let t = taps[o];
+        let (lo, hi) = (1.0 - t.frac, t.frac);
+        if t.lower == t.upper {
+            // A clamped tap reads one pixel with weight lo + hi = 1.
+            g.diagonal[t.lower] += (lo + hi) * (lo + hi);
+        } else {
+            assert!(t.upper == t.lower + 1, "taps must be neighbours");
+            g.diagonal[t.lower] += lo * lo;
+            g.diagonal[t.upper] += hi * hi;
+            g.above[t.lower] += lo * hi;
+            g.below[t.upper] += lo * hi;
+        }
+        o += 1;
+    }
+    g
+}
+
+/// `T^T T` for [`TAPS_28_TO_32`], computed at compile time: the 1-D factor of
+/// `R^T R`, which [`gram_add`] applies along rows and then columns.
+pub const GRAM_28_FROM_32: Tridiagonal<SIDE> = gram::<SIDE, RESIZED_SIDE>(&TAPS_28_TO_32);
+
+/// `w_eff += scale * R^T R g` for one class: how a step's gradient changes
+/// the folded weights, without going through the 32x32 weights.
+///
+/// A step changes the model's weights by `R g` (times the step size, see
+/// [`unfold_gradient_add`]), so it changes `W_eff = R^T W` by `R^T R g`. `R`
+/// is `T (x) T`, so `R^T R = (T^T T) (x) (T^T T)`: the tridiagonal
+/// [`GRAM_28_FROM_32`] applied along each row of `g` (as a 28x28 image) and
+/// then down each column, three terms per entry either way. That is about
+/// 4,700 multiply-adds that vectorise along rows, where folding anew after
+/// every step ([`fold_resize_into_weights`]) also needs [`unfold_gradient_add`]
+/// and gathers through the taps one weight at a time.
+pub fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+    let s = &GRAM_28_FROM_32;
+    // Along each row: H = G (T^T T). Rows of H carry a zero row above and
+    // below, and each row of G a zero on either side, so every entry is the
+    // same three-term sum with no edge cases.
+    let mut h = [[0.0f32; SIDE]; SIDE + 2];
+    for (h_row, g_row) in h[1..=SIDE].iter_mut().zip(g.chunks_exact(SIDE)) {
+        let mut padded = [0.0f32; SIDE + 2];
+        padded[1..=SIDE].copy_from_slice(g_row);
+        for (p, out) in h_row.iter_mut().enumerate() {
+            *out =
+                s.below[p] * padded[p] + s.diagonal[p] * padded[p + 1] + s.above[p] * padded[p + 2];
+        }
+    }
+    // Down each column: (T^T T) H, added to the folded weights.
+    for (r, w_row) in w_eff.chunks_exact_mut(SIDE).enumerate() {
+        let (up, here, down) = (&h[r], &h[r + 1], &h[r + 2]);
+        for (p, w) in w_row.iter_mut().enumerate() {
+            *w += scale * (s.below[r] * up[p] + s.diagonal[r] * here[p] + s.above[r] * down[p]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +340,59 @@ mod tests {
             let left: f64 = w_eff.iter().zip(&g).map(|(a, b)| f64::from(a * b)).sum();
             let right: f64 = w.iter().zip(&r_g).map(|(a, b)| f64::from(a * b)).sum();
             assert!((left - right).abs() <= 1e-4, "{left} vs {right}");
+        }
+    }
+
+    #[test]
+    fn gram_is_the_product_of_the_taps() {
+        // T^T T from a dense T, in f64, against the compile-time diagonals.
+        let mut t = [[0.0f64; SIDE]; RESIZED_SIDE];
+        for (row, tap) in t.iter_mut().zip(&TAPS_28_TO_32) {
+            row[tap.lower] += 1.0 - f64::from(tap.frac);
+            row[tap.upper] += f64::from(tap.frac);
+        }
+        let g = &GRAM_28_FROM_32;
+        for p in 0..SIDE {
+            for q in 0..SIDE {
+                let want: f64 = t.iter().map(|row| row[p] * row[q]).sum();
+                let got = match q as isize - p as isize {
+                    -1 => g.below[p],
+                    0 => g.diagonal[p],
+                    1 => g.above[p],
+                    _ => 0.0,
+                };
+                assert!(
+                    (f64::from(got) - want).abs() < 1e-6,
+                    "({p}, {q}): {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gram_add_is_unfold_then_fold() {
+        // R^T (R g) the long way round, against the tridiagonal shortcut.
+        let mut rng = crate::Rng::seed_from_u64(72);
+        for _ in 0..20 {
+            let mut g = [0.0f32; PIXELS];
+            g.iter_mut().for_each(|v| *v = rng.normal());
+            let mut w_eff = [0.0f32; PIXELS];
+            w_eff.iter_mut().for_each(|v| *v = rng.normal());
+            let scale = rng.normal();
+            let mut r_g = [0.0f32; RESIZED_PIXELS];
+            unfold_gradient_add(&g, 1.0, &mut r_g);
+            let mut want = [0.0f32; PIXELS];
+            fold_resize_into_weights(&r_g, scale, &mut want);
+            for (w, v) in want.iter_mut().zip(&w_eff) {
+                *w += v;
+            }
+            gram_add(&g, scale, &mut w_eff);
+            for (got, want) in w_eff.iter().zip(&want) {
+                assert!(
+                    (got - want).abs() <= 1e-5 * (1.0 + scale.abs()),
+                    "{got} vs {want}"
+                );
+            }
         }
     }
 

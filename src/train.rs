@@ -5,13 +5,17 @@
 //! Training on Fashion-MNIST can do less work for the same result:
 //!
 //! - **No resized copy of the data.** The chapter's resize is linear,
-//!   `x_32 = R x_28`, so `W . x_32 = (R^T W) . x_28`. Each step folds the
-//!   current weights into 784-input weights `W_eff = R^T W`
-//!   ([`crate::resize::fold_resize_into_weights`]), runs the batch on its
-//!   784 raw pixels, and takes the gradient back with
-//!   `grad_W = R grad_W_eff` ([`crate::resize::unfold_gradient_add`]). The
-//!   model and its updates are those of the 1024-input model; the data read
-//!   per image drops from 4096 bytes (1024 `f32`) to 784 (`u8`).
+//!   `x_32 = R x_28`, so `W . x_32 = (R^T W) . x_28`. Training folds the
+//!   weights into 784-input weights `W_eff = R^T W`
+//!   ([`crate::resize::fold_resize_into_weights`]) and runs every batch on
+//!   its 784 raw pixels; the data read per image drops from 4096 bytes
+//!   (1024 `f32`) to 784 (`u8`). A step's gradient `g` with respect to
+//!   `W_eff` is `R g` with respect to `W`
+//!   ([`crate::resize::unfold_gradient_add`]), which moves `W_eff` by
+//!   `R^T R g` ([`crate::resize::gram_add`]): [`FoldedModel`] updates the
+//!   folded weights that way and unfolds the summed updates into the model
+//!   once an epoch. The model and its updates are those of the 1024-input
+//!   model.
 //! - **Shards.** A batch is cut into [`SHARDS`] equal parts whose gradients
 //!   are computed independently and summed in shard order. Threads can take
 //!   a shard each, and because the split and the order of the sum never
@@ -45,6 +49,10 @@ pub trait InputMap<const IN: usize> {
     /// `w += scale * M g`: a gradient with respect to the folded weights
     /// taken back to the model's weights.
     fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; IN]);
+
+    /// `w_eff += scale * M^T M g`: what [`InputMap::unfold_add`] followed by
+    /// [`InputMap::fold`] does to the folded weights, in one cheaper pass.
+    fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]);
 }
 
 /// The 28x28 model: inputs are the pixels themselves (784 inputs).
@@ -69,6 +77,10 @@ impl InputMap<PIXELS> for Native {
             *w += scale * g;
         }
     }
+
+    fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+        Self::unfold_add(g, scale, w_eff);
+    }
 }
 
 /// The chapter's model: images resized to 32x32 (1024 inputs).
@@ -88,6 +100,10 @@ impl InputMap<RESIZED_PIXELS> for Resized {
 
     fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; RESIZED_PIXELS]) {
         resize::unfold_gradient_add(g, scale, w);
+    }
+
+    fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+        resize::gram_add(g, scale, w_eff);
     }
 }
 
@@ -239,38 +255,108 @@ pub fn shard_gradient(
     out.bias = sum::column_sums(logits);
 }
 
-/// Sums the shards' gradients in shard order and takes the SGD step
-/// `p <- p - lr * grad / n` on `model`; returns the summed loss.
-pub fn apply_step<const IN: usize, M: InputMap<IN>>(
-    model: &mut SoftmaxRegression<IN, CLASSES>,
-    shards: &mut [ShardGradient],
-    n: usize,
-    lr: f32,
-) -> f32 {
-    let (first, rest) = shards.split_first_mut().expect("at least one shard");
-    for shard in rest.iter() {
-        // Row by row: a flattened iterator here compiles to scalar adds
-        // (measured: 4% of a training run).
-        for (a_row, b_row) in first.weights.iter_mut().zip(&shard.weights) {
-            for (a, b) in a_row.iter_mut().zip(b_row) {
+/// A model in training: its folded weights, which every step updates in
+/// place, and the part of the model's own update not yet applied to it.
+///
+/// A step changes the model's weights by `W += c R g` (`c = -lr / n`, `g` the
+/// batch's gradient with respect to the folded weights, `R` the input map
+/// with its 1/255), and so the folded weights by `W_eff += c R^T R g`. The
+/// second is cheaper than unfolding `g` and folding all of `W` again, and
+/// the first can wait: the steps' `c g` are summed on the 784-pixel grid and
+/// unfolded once, when the model is wanted ([`FoldedModel::unfold_into`]).
+/// Both are the same updates as the chapter's step, rounded in a different
+/// order; refolding from the model at each [`FoldedModel::fold_from`] keeps
+/// that rounding from building up.
+#[derive(Clone, Debug)]
+#[repr(C, align(64))]
+pub struct FoldedModel {
+    /// What the kernels run with.
+    pub folded: Folded,
+    /// `sum c g` over the steps since the last fold, not yet in the model.
+    pending: [[f32; PIXELS]; CLASSES],
+}
+
+impl FoldedModel {
+    /// All zero; fill with [`FoldedModel::fold_from`].
+    pub const fn zeroed() -> Self {
+        FoldedModel {
+            folded: Folded::zeroed(),
+            pending: [[0.0; PIXELS]; CLASSES],
+        }
+    }
+
+    /// Starts from `model`: folds its weights, with nothing pending.
+    pub fn fold_from<const IN: usize, M: InputMap<IN>>(
+        &mut self,
+        model: &SoftmaxRegression<IN, CLASSES>,
+    ) {
+        self.folded.fold_from::<IN, M>(model);
+        for row in self.pending.iter_mut() {
+            row.fill(0.0);
+        }
+    }
+
+    /// Sums the shards' gradients in shard order and takes the SGD step
+    /// `p <- p - lr * grad / n` of the model on the folded weights and the
+    /// bias; returns the summed loss. The shards hold their sum afterwards.
+    ///
+    /// # Panics
+    /// If `shards` is empty.
+    pub fn step<const IN: usize, M: InputMap<IN>>(
+        &mut self,
+        shards: &mut [ShardGradient],
+        n: usize,
+        lr: f32,
+    ) -> f32 {
+        let (total, rest) = shards.split_first_mut().expect("at least one shard");
+        for shard in rest.iter() {
+            // Row by row: a flattened iterator here compiles to scalar adds
+            // (measured: 4% of a training run).
+            for (a_row, b_row) in total.weights.iter_mut().zip(&shard.weights) {
+                for (a, b) in a_row.iter_mut().zip(b_row) {
+                    *a += b;
+                }
+            }
+            for (a, b) in total.bias.iter_mut().zip(&shard.bias) {
                 *a += b;
             }
+            total.loss_sum += shard.loss_sum;
         }
-        for (a, b) in first.bias.iter_mut().zip(&shard.bias) {
-            *a += b;
+        let c = -lr / n as f32;
+        // The kernels' weights are W_eff / 255, so they move by
+        // c R^T R g / 255^2: one 1/255 from each of R^T and R.
+        let gram_scale = c / (255.0 * 255.0);
+        for ((w_eff, pending), g) in self
+            .folded
+            .weights
+            .iter_mut()
+            .zip(self.pending.iter_mut())
+            .zip(&total.weights)
+        {
+            M::gram_add(g, gram_scale, w_eff);
+            for (p, g) in pending.iter_mut().zip(g) {
+                *p += c * g;
+            }
         }
-        first.loss_sum += shard.loss_sum;
+        for (b, g) in self.folded.bias.iter_mut().zip(&total.bias) {
+            *b += c * g;
+        }
+        total.loss_sum
     }
-    // d(loss)/d(W_eff / 255) = g, so d(loss)/d(W_eff) = g / 255.
-    let scale = -lr / n as f32 / 255.0;
-    for (w, g) in model.weights.iter_mut().zip(&first.weights) {
-        M::unfold_add(g, scale, w);
+
+    /// Brings `model` up to date: unfolds the pending update into its
+    /// weights (`W += R sum c g`, the 1/255 included) and takes the bias.
+    /// Leaves nothing pending; the folded weights stay as they are.
+    pub fn unfold_into<const IN: usize, M: InputMap<IN>>(
+        &mut self,
+        model: &mut SoftmaxRegression<IN, CLASSES>,
+    ) {
+        for (w, pending) in model.weights.iter_mut().zip(self.pending.iter_mut()) {
+            M::unfold_add(pending, 1.0 / 255.0, w);
+            pending.fill(0.0);
+        }
+        model.bias = self.folded.bias;
     }
-    let scale = -lr / n as f32;
-    for (b, g) in model.bias.iter_mut().zip(&first.bias) {
-        *b += scale * g;
-    }
-    first.loss_sum
 }
 
 /// Loss and accuracy of the folded model on examples `rows` of `data`.

@@ -42,7 +42,7 @@ use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
 use softreg::idx::{self, IdxError};
 use softreg::kernels::{cross_entropy, matmul, reference, softmax, sum};
 use softreg::model_file::{self, ModelFileError, HEADER_LEN};
-use softreg::train::{self, Examples, Folded, Resized, ShardGradient, ShardScratch};
+use softreg::train::{self, Examples, Folded, FoldedModel, Resized, ShardGradient, ShardScratch};
 use softreg::{resize, Rng, SoftmaxRegression};
 
 const U: f64 = f32::EPSILON as f64 / 2.0;
@@ -620,7 +620,7 @@ row_properties!(c100, 100);
 // The resize-folded training path.
 
 /// Training on raw pixels with the resize folded into the weights
-/// (`train::shard_gradient` + `train::apply_step::<_, Resized>`) takes the
+/// (`train::shard_gradient` + `FoldedModel::step::<_, Resized>`) takes the
 /// same step as `sgd_step` on the images resized to 32x32, within 1e-5.
 fn check_folded_step(
     pixels: &[u8],
@@ -653,8 +653,8 @@ fn check_folded_step(
     let want_loss = want.sgd_step(&resized, &labels, lr, &mut scratch);
 
     // Folded, sharded, on raw pixels.
-    let mut folded = Box::new(Folded::zeroed());
-    folded.fold_from::<RESIZED_PIXELS, Resized>(&model);
+    let mut state = Box::new(FoldedModel::zeroed());
+    state.fold_from::<RESIZED_PIXELS, Resized>(&model);
     let data = Examples {
         images: &images,
         labels: &labels,
@@ -673,9 +673,25 @@ fn check_folded_step(
             labels: &mut ys,
             logits: &mut logits,
         };
-        train::shard_gradient(&folded, data, rows, &mut scratch, grad);
+        train::shard_gradient(&state.folded, data, rows, &mut scratch, grad);
     }
-    let loss_sum = train::apply_step::<RESIZED_PIXELS, Resized>(&mut model, &mut grads, n, lr);
+    let loss_sum = state.step::<RESIZED_PIXELS, Resized>(&mut grads, n, lr);
+    state.unfold_into::<RESIZED_PIXELS, Resized>(&mut model);
+
+    // The folded weights were stepped in place; folding the stepped model
+    // afresh must give them back.
+    let mut refolded = Box::new(Folded::zeroed());
+    refolded.fold_from::<RESIZED_PIXELS, Resized>(&model);
+    for (a, b) in state
+        .folded
+        .weights
+        .iter()
+        .flatten()
+        .chain(&state.folded.bias)
+        .zip(refolded.weights.iter().flatten().chain(&refolded.bias))
+    {
+        prop_assert!((a - b).abs() <= 1e-7, "stepped {} vs refolded {}", a, b);
+    }
 
     let loss = loss_sum / n as f32;
     prop_assert!(
