@@ -27,7 +27,7 @@
 //! `default-features = false` and get only this core.
 #![no_std]
 #![deny(missing_docs)]
-// One audited exception: the prefetch in `train` (a measured win).
+// One audited exception: the prefetch in `kernels` (a measured win).
 #![deny(unsafe_code)]
 
 #[cfg(feature = "std")]

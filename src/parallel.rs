@@ -5,7 +5,7 @@
 //! 1, and the calling thread then sums them in order and takes the step.
 //! The arithmetic is the same whatever the thread count, so so is the model.
 
-use crate::fashion_mnist::{CLASSES, PIXELS};
+use crate::fashion_mnist::CLASSES;
 use crate::model::{Evaluation, SoftmaxRegression};
 use crate::train::{
     evaluate_rows, shard_gradient, shard_range, Examples, Folded, FoldedModel, InputMap,
@@ -90,7 +90,6 @@ impl SpinBarrier {
 
 /// Per-shard buffers, allocated once per epoch.
 struct ShardBuffers {
-    images: Vec<[u8; PIXELS]>,
     labels: Vec<u8>,
     logits: Vec<[f32; CLASSES]>,
 }
@@ -98,7 +97,6 @@ struct ShardBuffers {
 impl ShardBuffers {
     fn new(rows: usize) -> Self {
         ShardBuffers {
-            images: vec![[0; PIXELS]; rows],
             labels: vec![0; rows],
             logits: vec![[0.0; CLASSES]; rows],
         }
@@ -106,7 +104,6 @@ impl ShardBuffers {
 
     fn scratch(&mut self) -> ShardScratch<'_> {
         ShardScratch {
-            images: &mut self.images,
             labels: &mut self.labels,
             logits: &mut self.logits,
         }
@@ -146,7 +143,13 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
     } = sgd;
     assert!(batch_size > 0 && threads > 0);
     let shard_rows = batch_size.div_ceil(SHARDS);
-    let batches = order.chunks(batch_size);
+    let batches = order.len().div_ceil(batch_size);
+    // Rows of shard `shard` of batch `b`; none past the last batch.
+    let shard_of = |b: usize, shard: usize| -> &[u32] {
+        let start = (b * batch_size).min(order.len());
+        let batch = &order[start..(start + batch_size).min(order.len())];
+        &batch[shard_range(batch.len(), shard)]
+    };
     let mut state = Box::new(FoldedModel::zeroed());
     state.fold_from::<IN, M>(model);
     let mut grads: Vec<ShardGradient> = (0..SHARDS).map(|_| ShardGradient::zeroed()).collect();
@@ -154,12 +157,24 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
 
     if threads == 1 {
         let mut buffers = ShardBuffers::new(shard_rows);
-        for batch in batches {
+        for b in 0..batches {
             for (shard, grad) in grads.iter_mut().enumerate() {
-                let rows = &batch[shard_range(batch.len(), shard)];
-                shard_gradient(&state.folded, data, rows, &mut buffers.scratch(), grad);
+                let next = match shard + 1 {
+                    SHARDS => shard_of(b + 1, 0),
+                    next_shard => shard_of(b, next_shard),
+                };
+                let rows = shard_of(b, shard);
+                shard_gradient(
+                    &state.folded,
+                    data,
+                    rows,
+                    next,
+                    &mut buffers.scratch(),
+                    grad,
+                );
             }
-            loss_sum += f64::from(state.step::<IN, M>(&mut grads, batch.len(), lr));
+            let n = (0..SHARDS).map(|shard| shard_of(b, shard).len()).sum();
+            loss_sum += f64::from(state.step::<IN, M>(&mut grads, n, lr));
             on_batch();
         }
         state.unfold_into::<IN, M>(model);
@@ -173,35 +188,32 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut buffers = ShardBuffers::new(shard_rows);
-            for batch in order.chunks(batch_size) {
+            for b in 0..batches {
                 barrier.wait(); // the folded weights are up to date
                 {
                     let state = state.read().unwrap();
                     let mut grad = worker_grad.lock().unwrap();
-                    let rows = &batch[shard_range(batch.len(), 1)];
-                    shard_gradient(&state.folded, data, rows, &mut buffers.scratch(), &mut grad);
+                    let (rows, next) = (shard_of(b, 1), shard_of(b + 1, 1));
+                    let scratch = &mut buffers.scratch();
+                    shard_gradient(&state.folded, data, rows, next, scratch, &mut grad);
                 }
                 barrier.wait(); // shard 1 is done
             }
         });
         let mut buffers = ShardBuffers::new(shard_rows);
-        for batch in batches {
+        for b in 0..batches {
             barrier.wait();
             {
                 let state = state.read().unwrap();
-                let rows = &batch[shard_range(batch.len(), 0)];
-                shard_gradient(
-                    &state.folded,
-                    data,
-                    rows,
-                    &mut buffers.scratch(),
-                    &mut grads[0],
-                );
+                let (rows, next) = (shard_of(b, 0), shard_of(b + 1, 0));
+                let scratch = &mut buffers.scratch();
+                shard_gradient(&state.folded, data, rows, next, scratch, &mut grads[0]);
             }
             barrier.wait();
             grads[1].clone_from(&worker_grad.lock().unwrap());
             let mut state = state.write().unwrap();
-            loss_sum += f64::from(state.step::<IN, M>(&mut grads, batch.len(), lr));
+            let n = shard_of(b, 0).len() + shard_of(b, 1).len();
+            loss_sum += f64::from(state.step::<IN, M>(&mut grads, n, lr));
             on_batch();
         }
     });

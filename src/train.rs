@@ -23,7 +23,7 @@
 //!   whether one thread or two did the work.
 
 use crate::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS, RESIZED_SIDE, SIDE};
-use crate::kernels::{cross_entropy, matmul, softmax, sum};
+use crate::kernels::{cross_entropy, matmul, softmax, sum, Picked};
 use crate::model::{Evaluation, SoftmaxRegression};
 use crate::resize;
 
@@ -174,12 +174,10 @@ impl ShardGradient {
     }
 }
 
-/// Scratch space for one shard of at most `rows` examples: the shard's
-/// images gathered into one contiguous block, its labels, and its logits
-/// (which become the gradient of the loss with respect to the logits).
+/// Scratch space for one shard of at most `rows` examples: its labels,
+/// gathered, and its logits (which become the gradient of the loss with
+/// respect to the logits).
 pub struct ShardScratch<'a> {
-    /// One image per example.
-    pub images: &'a mut [[u8; PIXELS]],
     /// One label per example.
     pub labels: &'a mut [u8],
     /// One row of logits per example.
@@ -196,62 +194,49 @@ pub fn shard_range(n: usize, shard: usize) -> core::ops::Range<usize> {
     start..start + len
 }
 
-/// Rows ahead of the gather whose memory is requested early. Shuffled rows
-/// lie anywhere in the 47 MB of training images, more than the L3 holds, so
-/// copying them one by one waits out a memory latency per row; prefetching
-/// rows further down the list lets those misses overlap with the copies.
-const GATHER_AHEAD: usize = 8;
-
-/// Asks the memory system for every cache line of `image` without waiting
-/// for it. A plain load would do the same but stall retirement until the
-/// line arrives, which is exactly the wait we want to hide.
-#[inline(always)]
-fn touch(image: &[u8; PIXELS]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in image.chunks(64) {
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has, and
-        // a prefetch never faults or changes memory; the pointer comes
-        // from a live reference anyway.
-        #[allow(unsafe_code)]
-        unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                line.as_ptr().cast(),
-            );
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = image;
-}
-
 /// Forward and backward pass of one shard: `out` gets the summed loss of
-/// `(images[order[i]], labels[order[i]])` for the given rows of the batch and
-/// the gradient of that sum.
+/// the examples `rows` of `data` and the gradient of that sum.
+///
+/// `next` names the rows this thread will work on next (its shard of the
+/// next batch), which are requested from memory while the gradient, a pass
+/// over data already in cache, is computed. Shuffled rows lie anywhere in
+/// the 47 MB of training images, beyond the caches, so otherwise the next
+/// forward pass would wait out a memory latency for each.
 pub fn shard_gradient(
     folded: &Folded,
     data: Examples<'_>,
     rows: &[u32],
+    next: &[u32],
     scratch: &mut ShardScratch<'_>,
     out: &mut ShardGradient,
 ) {
     let n = rows.len();
-    let x = &mut scratch.images[..n];
     let y = &mut scratch.labels[..n];
     let logits = &mut scratch.logits[..n];
-    // Gather the shard's shuffled rows into one block (784 bytes each) so
-    // the kernels stream them; the 1/255 scale lives in the folded weights.
-    for (i, ((image, label), &row)) in x.iter_mut().zip(y.iter_mut()).zip(rows).enumerate() {
-        if let Some(&ahead) = rows.get(i + GATHER_AHEAD) {
-            touch(&data.images[ahead as usize]);
-        }
-        *image = data.images[row as usize];
+    for (label, &row) in y.iter_mut().zip(rows) {
         *label = data.labels[row as usize];
     }
-    matmul::logits_u8(x, &folded.weights, &folded.bias, 1.0, logits);
+    // The kernels read the shard's shuffled rows where they lie, prefetching
+    // ahead (copying them into one block first measured 10% of a run); the
+    // 1/255 scale lives in the folded weights.
+    matmul::logits_u8_picked(
+        data.images,
+        rows,
+        &folded.weights,
+        &folded.bias,
+        1.0,
+        logits,
+    );
     out.loss_sum = cross_entropy::softmax_cross_entropy_grad(logits, y);
+    Picked {
+        from: data.images,
+        rows: next,
+    }
+    .prefetch_all();
     for row in out.weights.iter_mut() {
         row.fill(0.0);
     }
-    matmul::accumulate_weight_gradient_u8(x, logits, 1.0, &mut out.weights);
+    matmul::accumulate_weight_gradient_u8_picked(data.images, rows, logits, 1.0, &mut out.weights);
     out.bias = sum::column_sums(logits);
 }
 

@@ -663,17 +663,15 @@ fn check_folded_step(
     let mut grads: Vec<ShardGradient> = (0..train::SHARDS)
         .map(|_| ShardGradient::zeroed())
         .collect();
-    let mut gathered = vec![[0u8; PIXELS]; n];
     let mut ys = vec![0u8; n];
     let mut logits = vec![[0.0f32; CLASSES]; n];
     for (s, grad) in grads.iter_mut().enumerate() {
         let rows = &order[train::shard_range(n, s)];
         let mut scratch = ShardScratch {
-            images: &mut gathered,
             labels: &mut ys,
             logits: &mut logits,
         };
-        train::shard_gradient(&state.folded, data, rows, &mut scratch, grad);
+        train::shard_gradient(&state.folded, data, rows, &[], &mut scratch, grad);
     }
     let loss_sum = state.step::<RESIZED_PIXELS, Resized>(&mut grads, n, lr);
     state.unfold_into::<RESIZED_PIXELS, Resized>(&mut model);

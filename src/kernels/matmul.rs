@@ -22,7 +22,9 @@
 //! - [`logits_u8`] and [`accumulate_weight_gradient_u8`] are the same kernels
 //!   reading raw `u8` pixels (a quarter of the bytes of `f32` rows), widened
 //!   to `f32` in registers, with the pixel scale (1/255) applied once per
-//!   result instead of once per pixel.
+//!   result instead of once per pixel; their `_picked` forms read a shuffled
+//!   minibatch in place, row by row through a list of indices
+//!   ([`super::Picked`]).
 //!
 //! # Block sizes, and what they were measured against
 //! Measured single-threaded at `B = 256`, `OUT = 10` with 64-byte-aligned
@@ -33,7 +35,7 @@
 //! (the same with `ymm`), and that is the ceiling for the numbers below.
 //! The instruction counts behind each choice hold for any AVX-512 core.
 
-use super::{load, Element, LANES};
+use super::{load, Element, Picked, Rows, LANES};
 use core::array;
 use wide::f32x16;
 
@@ -128,36 +130,51 @@ pub fn logits_u8<const IN: usize, const OUT: usize>(
     scaled_logits(x, w, b, scale, logits);
 }
 
-/// `logits[i][j] = b[j] + scale * sum_k x[i][k] * w[j][k]`, both forward
-/// kernels.
-fn scaled_logits<T: Element, const IN: usize, const OUT: usize>(
-    x: &[[T; IN]],
+/// `logits[i][j] = b[j] + scale * sum_k x[i][k] * w[j][k]` for the rows
+/// `images[rows[i]]`: [`logits_u8`] on a minibatch picked out of the training
+/// images by index, without copying it together first (see [`Picked`]).
+///
+/// # Panics
+/// If `rows` and `logits` have different lengths or an index is out of range.
+pub fn logits_u8_picked<const IN: usize, const OUT: usize>(
+    images: &[[u8; IN]],
+    rows: &[u32],
     w: &[[f32; IN]; OUT],
     b: &[f32; OUT],
     scale: f32,
     logits: &mut [[f32; OUT]],
 ) {
-    assert_eq!(x.len(), logits.len(), "one row of logits per row of X");
-    let mut x_blocks = x.chunks_exact(ROW_BLOCK);
+    let x = Picked { from: images, rows };
+    scaled_logits(&x, w, b, scale, logits);
+}
+
+/// `logits[i][j] = b[j] + scale * sum_k x[i][k] * w[j][k]`, all forward
+/// kernels.
+fn scaled_logits<T: Element, X: Rows<T, IN> + ?Sized, const IN: usize, const OUT: usize>(
+    x: &X,
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    logits: &mut [[f32; OUT]],
+) {
+    assert_eq!(x.count(), logits.len(), "one row of logits per row of X");
     let mut out_blocks = logits.chunks_exact_mut(ROW_BLOCK);
-    for (xb, ob) in (&mut x_blocks).zip(&mut out_blocks) {
-        logits_rows::<T, ROW_BLOCK, IN, OUT>(xb.try_into().unwrap(), w, b, scale, ob);
+    let mut i = 0;
+    for ob in &mut out_blocks {
+        let xb: [&[T; IN]; ROW_BLOCK] = array::from_fn(|r| x.row(i + r));
+        logits_rows::<T, ROW_BLOCK, IN, OUT>(&xb, w, b, scale, ob);
+        i += ROW_BLOCK;
     }
-    for (xr, or) in x_blocks.remainder().iter().zip(out_blocks.into_remainder()) {
-        logits_rows::<T, 1, IN, OUT>(
-            core::array::from_ref(xr),
-            w,
-            b,
-            scale,
-            core::slice::from_mut(or),
-        );
+    for or in out_blocks.into_remainder() {
+        logits_rows::<T, 1, IN, OUT>(&[x.row(i)], w, b, scale, core::slice::from_mut(or));
+        i += 1;
     }
 }
 
 /// [`scaled_logits`] for exactly `R` rows: all classes, [`CLASS_BLOCK`] at a time.
 #[inline(always)]
 fn logits_rows<T: Element, const R: usize, const IN: usize, const OUT: usize>(
-    x: &[[T; IN]; R],
+    x: &[&[T; IN]; R],
     w: &[[f32; IN]; OUT],
     b: &[f32; OUT],
     scale: f32,
@@ -177,7 +194,7 @@ fn logits_rows<T: Element, const R: usize, const IN: usize, const OUT: usize>(
 /// The register-blocked inner kernel: `R` rows by classes `j0..j0 + J`.
 #[inline(always)]
 fn logits_block<T: Element, const R: usize, const J: usize, const IN: usize, const OUT: usize>(
-    x: &[[T; IN]; R],
+    x: &[&[T; IN]; R],
     w: &[[f32; IN]; OUT],
     b: &[f32; OUT],
     scale: f32,
@@ -229,7 +246,7 @@ pub fn accumulate_weight_gradient<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    accumulate::<f32, PANEL_VECTORS, IN, OUT>(x, g, scale, w);
+    accumulate::<f32, _, PANEL_VECTORS, IN, OUT>(x, g, scale, w);
 }
 
 /// `w[j][k] += scale * sum_i g[i][j] * x[i][k]` for `u8` inputs:
@@ -244,25 +261,48 @@ pub fn accumulate_weight_gradient_u8<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    accumulate::<u8, PANEL_VECTORS_U8, IN, OUT>(x, g, scale, w);
+    accumulate::<u8, _, PANEL_VECTORS_U8, IN, OUT>(x, g, scale, w);
 }
 
-/// Both gradient kernels: whole panels of `V` vectors, then single vectors,
-/// then a zero-padded partial vector for the last `IN % 16` columns.
-fn accumulate<T: Element, const V: usize, const IN: usize, const OUT: usize>(
-    x: &[[T; IN]],
+/// `w[j][k] += scale * sum_i g[i][j] * images[rows[i]][k]`:
+/// [`accumulate_weight_gradient_u8`] on a minibatch picked out of the
+/// training images by index (see [`Picked`]).
+///
+/// # Panics
+/// If `rows` and `g` have different lengths or an index is out of range.
+pub fn accumulate_weight_gradient_u8_picked<const IN: usize, const OUT: usize>(
+    images: &[[u8; IN]],
+    rows: &[u32],
     g: &[[f32; OUT]],
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    assert_eq!(x.len(), g.len(), "one row of G per row of X");
+    let x = Picked { from: images, rows };
+    accumulate::<u8, _, PANEL_VECTORS_U8, IN, OUT>(&x, g, scale, w);
+}
+
+/// Both gradient kernels: whole panels of `V` vectors, then single vectors,
+/// then a zero-padded partial vector for the last `IN % 16` columns.
+fn accumulate<
+    T: Element,
+    X: Rows<T, IN> + ?Sized,
+    const V: usize,
+    const IN: usize,
+    const OUT: usize,
+>(
+    x: &X,
+    g: &[[f32; OUT]],
+    scale: f32,
+    w: &mut [[f32; IN]; OUT],
+) {
+    assert_eq!(x.count(), g.len(), "one row of G per row of X");
     let mut k = 0;
     while k + V * LANES <= IN {
-        gradient_panel::<T, V, IN, OUT>(x, g, scale, w, k);
+        gradient_panel::<T, X, V, IN, OUT>(x, g, scale, w, k);
         k += V * LANES;
     }
     while k + LANES <= IN {
-        gradient_panel::<T, 1, IN, OUT>(x, g, scale, w, k);
+        gradient_panel::<T, X, 1, IN, OUT>(x, g, scale, w, k);
         k += LANES;
     }
     if k < IN {
@@ -273,15 +313,22 @@ fn accumulate<T: Element, const V: usize, const IN: usize, const OUT: usize>(
 /// One panel of [`accumulate`]: columns `k..k + V * 16` of every class,
 /// accumulated over the whole batch in registers.
 #[inline(always)]
-fn gradient_panel<T: Element, const V: usize, const IN: usize, const OUT: usize>(
-    x: &[[T; IN]],
+fn gradient_panel<
+    T: Element,
+    X: Rows<T, IN> + ?Sized,
+    const V: usize,
+    const IN: usize,
+    const OUT: usize,
+>(
+    x: &X,
     g: &[[f32; OUT]],
     scale: f32,
     w: &mut [[f32; IN]; OUT],
     k: usize,
 ) {
     let mut acc = [[f32x16::ZERO; V]; OUT];
-    for (x_row, g_row) in x.iter().zip(g) {
+    for (i, g_row) in g.iter().enumerate() {
+        let x_row = x.row(i);
         let xv: [f32x16; V] = array::from_fn(|v| T::load(&x_row[k + v * LANES..]));
         for (acc_j, &g_ij) in acc.iter_mut().zip(g_row) {
             let g_ij = f32x16::splat(g_ij);
@@ -302,16 +349,16 @@ fn gradient_panel<T: Element, const V: usize, const IN: usize, const OUT: usize>
 
 /// The last `IN - k < 16` columns: one zero-padded vector per row.
 #[inline(always)]
-fn gradient_tail<T: Element, const IN: usize, const OUT: usize>(
-    x: &[[T; IN]],
+fn gradient_tail<T: Element, X: Rows<T, IN> + ?Sized, const IN: usize, const OUT: usize>(
+    x: &X,
     g: &[[f32; OUT]],
     scale: f32,
     w: &mut [[f32; IN]; OUT],
     k: usize,
 ) {
     let mut acc = [f32x16::ZERO; OUT];
-    for (x_row, g_row) in x.iter().zip(g) {
-        let xv = T::load_partial(&x_row[k..]);
+    for (i, g_row) in g.iter().enumerate() {
+        let xv = T::load_partial(&x.row(i)[k..]);
         for (acc_j, &g_ij) in acc.iter_mut().zip(g_row) {
             *acc_j = f32x16::splat(g_ij).mul_add(xv, *acc_j);
         }
@@ -495,6 +542,52 @@ mod tests {
         check::<784, 10>(&mut rng);
         check::<1024, 10>(&mut rng);
         check::<1030, 11>(&mut rng);
+    }
+
+    /// The picked kernels read `images[rows[i]]` in place; they must give
+    /// the bits the block kernels give on those rows copied together.
+    fn check_picked<const IN: usize, const OUT: usize>(rng: &mut Rng) {
+        let images = random_pixels::<IN>(rng);
+        let w = random_rows::<IN>(rng, 0.1);
+        let w: [[f32; IN]; OUT] = array::from_fn(|j| w[j]);
+        let b: [f32; OUT] = array::from_fn(|j| j as f32 * 0.1);
+        for n in ROW_COUNTS {
+            // Shuffled, with repeats, as the last rows of an epoch's order
+            // never are but a caller's list may be.
+            let rows: [u32; MAX_ROWS] = array::from_fn(|_| rng.below(MAX_ROWS as u32));
+            let rows = &rows[..n];
+            let mut gathered = [[0u8; IN]; MAX_ROWS];
+            for (g, &r) in gathered.iter_mut().zip(rows) {
+                *g = images[r as usize];
+            }
+            let gathered = &gathered[..n];
+            let (mut picked, mut block) = ([[0.0f32; OUT]; MAX_ROWS], [[0.0f32; OUT]; MAX_ROWS]);
+            logits_u8_picked(&images, rows, &w, &b, 0.5, &mut picked[..n]);
+            logits_u8(gathered, &w, &b, 0.5, &mut block[..n]);
+            assert_eq!(picked, block, "logits IN={IN} OUT={OUT} n={n}");
+            let g = random_rows::<OUT>(rng, 1.0);
+            let (mut picked, mut block) = (w, w);
+            accumulate_weight_gradient_u8_picked(&images, rows, &g[..n], -0.25, &mut picked);
+            accumulate_weight_gradient_u8(gathered, &g[..n], -0.25, &mut block);
+            assert_eq!(picked, block, "gradient IN={IN} OUT={OUT} n={n}");
+        }
+    }
+
+    #[test]
+    fn picked_rows_equal_gathered_rows() {
+        let mut rng = Rng::seed_from_u64(41);
+        check_picked::<1, 1>(&mut rng);
+        check_picked::<17, 3>(&mut rng);
+        check_picked::<33, 10>(&mut rng);
+        check_picked::<784, 10>(&mut rng);
+    }
+
+    #[test]
+    #[should_panic]
+    fn picking_a_row_that_does_not_exist_panics() {
+        let images = [[1u8; 16]; 3];
+        let mut logits = [[0.0f32; 2]; 1];
+        logits_u8_picked(&images, &[3], &[[0.0; 16]; 2], &[0.0; 2], 1.0, &mut logits);
     }
 
     #[test]

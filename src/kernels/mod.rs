@@ -89,6 +89,95 @@ impl Element for u8 {
     }
 }
 
+/// The rows of `X` a GEMM kernel reads: a contiguous block (`[[T; N]]`), or
+/// rows picked out of a larger matrix by index ([`Picked`]).
+pub trait Rows<T, const N: usize> {
+    /// Number of rows.
+    fn count(&self) -> usize;
+    /// Row `i`.
+    ///
+    /// # Panics
+    /// If `i >= self.count()` (or a picked index is out of range).
+    fn row(&self, i: usize) -> &[T; N];
+}
+
+impl<T, const N: usize> Rows<T, N> for [[T; N]] {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline(always)]
+    fn row(&self, i: usize) -> &[T; N] {
+        &self[i]
+    }
+}
+
+/// Rows `from[rows[0]], from[rows[1]], ...`: a shuffled minibatch read where
+/// it lies (e.g. in the memory-mapped training images) instead of being
+/// copied into a block first. Rows scattered over tens of megabytes miss
+/// every cache, so the caller requests them ahead with
+/// [`Picked::prefetch_all`].
+#[derive(Clone, Copy, Debug)]
+pub struct Picked<'a, T, const N: usize> {
+    /// The whole matrix.
+    pub from: &'a [[T; N]],
+    /// Which of its rows, in order.
+    pub rows: &'a [u32],
+}
+
+impl<T, const N: usize> Rows<T, N> for Picked<'_, T, N> {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.rows.len()
+    }
+
+    #[inline(always)]
+    fn row(&self, i: usize) -> &[T; N] {
+        &self.from[self.rows[i] as usize]
+    }
+}
+
+impl<T, const N: usize> Picked<'_, T, N> {
+    /// Asks for all the rows to be brought into the L2 cache, ahead of a
+    /// later pass over them, while this core computes on something else (the
+    /// hardware does not guess shuffled rows). Prefetching is only a hint:
+    /// rows that do not exist are skipped, and on targets other than x86_64
+    /// this does nothing.
+    pub fn prefetch_all(&self) {
+        for &r in self.rows {
+            if let Some(row) = self.from.get(r as usize) {
+                prefetch_into_l2(row);
+            }
+        }
+    }
+}
+
+/// Asks the memory system for every cache line of `value`, into L2, without
+/// waiting for it. A plain load would do the same but stall retirement until
+/// the line arrives, which is exactly the wait we want to hide; L2 rather
+/// than L1, so the rows do not evict what the current pass is using.
+#[inline(always)]
+fn prefetch_into_l2<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let start = (value as *const T).cast::<i8>();
+        for offset in (0..core::mem::size_of::<T>()).step_by(64) {
+            // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has,
+            // and a prefetch never faults or changes memory. `offset` stays
+            // inside `value`, so the pointer arithmetic stays in bounds.
+            #[allow(unsafe_code)]
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(
+                    start.add(offset),
+                );
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// `u8` lanes to the same values as `f32` lanes (exact: every `u8` is an `f32`).
 #[inline(always)]
 fn widen(v: u8x16) -> f32x16 {
