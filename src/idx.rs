@@ -404,13 +404,62 @@ mod tests {
         for i in 1..4 {
             img[4 * i..4 * i + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         }
-        let err = parse_images(&img).unwrap_err();
-        // On 64-bit targets the product fits in usize but the data is absent;
-        // on 32-bit ones it overflows. Either is a clean error.
-        assert!(matches!(
-            err,
-            IdxError::SizeOverflow | IdxError::LengthMismatch { found: 0, .. }
-        ));
+        // (2^32 - 1)^3 is about 2^96: it overflows `usize` on every target.
+        assert_eq!(parse_images(&img).unwrap_err(), IdxError::SizeOverflow);
+    }
+
+    fn images_header(count: u32, rows: u32, cols: u32) -> [u8; 16] {
+        let mut img = [0u8; 16];
+        img[..4].copy_from_slice(&IMAGES_MAGIC.to_be_bytes());
+        for (i, d) in [count, rows, cols].into_iter().enumerate() {
+            img[4 + 4 * i..8 + 4 * i].copy_from_slice(&d.to_be_bytes());
+        }
+        img
+    }
+
+    #[test]
+    fn count_rows_cols_overflowing_usize_are_refused_on_every_width() {
+        // 2^16 * 2^24 * 2^24 = 2^64, which a wrapping multiply would take
+        // for 0: exactly the data this 16-byte file has. It must be refused
+        // as an overflow, never parsed into images of 2^48 pixels.
+        let img = images_header(1 << 16, 1 << 24, 1 << 24);
+        assert_eq!(
+            parse_header(&img, IdxKind::Images).unwrap_err(),
+            IdxError::SizeOverflow
+        );
+        assert_eq!(parse_images(&img).unwrap_err(), IdxError::SizeOverflow);
+        // (2^32 - 1)^2 * 2, about 2^65: only the last multiply, by `cols`,
+        // overflows.
+        let img = images_header(u32::MAX, u32::MAX, 2);
+        assert_eq!(parse_images(&img).unwrap_err(), IdxError::SizeOverflow);
+
+        // 60,000 images of 65536 x 65536 pixels: 2^48 * 60,000 bytes fits in
+        // a 64-bit `usize` and is refused for the missing data; on a 32-bit
+        // one it overflows.
+        let img = images_header(60_000, 1 << 16, 1 << 16);
+        let want = match 60_000usize
+            .checked_mul(1 << 16)
+            .and_then(|n| n.checked_mul(1 << 16))
+        {
+            Some(expected) => IdxError::LengthMismatch { expected, found: 0 },
+            None => IdxError::SizeOverflow,
+        };
+        assert_eq!(parse_images(&img).unwrap_err(), want);
+
+        // No images of u32::MAX x u32::MAX pixels: no data, so the file is
+        // the right length whatever `rows * cols` is, and that product is
+        // what `parse_images` itself must guard. On 64-bit it fits and the
+        // file parses; on 32-bit it overflows and is refused.
+        let img = images_header(0, u32::MAX, u32::MAX);
+        match (u32::MAX as usize).checked_mul(u32::MAX as usize) {
+            Some(len) => {
+                let images = parse_images(&img).unwrap();
+                assert_eq!(images.count, 0);
+                assert_eq!(images.image_len(), len);
+                assert!(images.as_arrays::<784>().is_none());
+            }
+            None => assert_eq!(parse_images(&img).unwrap_err(), IdxError::SizeOverflow),
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@
 //! ```text
 //!     32  4*OUT     scale of each class (f32 LE, finite, >= 0)
 //!      …  4*OUT     bias (f32 LE)
-//!      …  IN*OUT    weights q (i8), class-major: OUT rows of IN values
+//!      …  IN*OUT    weights q (i8, -127..=127), class-major: OUT rows of IN values
 //! ```
 //!
 //! The header is a multiple of 16 bytes, so if the file's bytes start on a
@@ -128,6 +128,23 @@ pub enum ModelFileError {
         /// Index of the first such value among all parameters.
         index: usize,
     },
+    /// An int8 model's scale is negative. Quantisation writes `max |w| /
+    /// 127`, never below zero, so such a file was not made by this crate;
+    /// refusing it keeps the sign of every weight the sign of its `q`.
+    NegativeScale {
+        /// The class whose scale it is.
+        class: usize,
+    },
+    /// An int8 weight is -128. Quantisation is symmetric and writes only
+    /// `-127..=127`, so such a file was not made by this crate; refusing it
+    /// keeps `-q` representable and the dot-product bounds of
+    /// [`crate::quantized`] exact.
+    WeightOutOfRange {
+        /// The class whose row holds the weight.
+        class: usize,
+        /// The input it weighs, its index within the row.
+        input: usize,
+    },
     /// The bytes do not start on a 4-byte boundary, so the parameters cannot
     /// be used in place (see [`view`]); copy them with
     /// [`SoftmaxRegression::from_file_bytes`] or align the buffer.
@@ -170,6 +187,13 @@ impl fmt::Display for ModelFileError {
             ModelFileError::NonFinite { index } => {
                 write!(f, "parameter {index} is not a finite number")
             }
+            ModelFileError::NegativeScale { class } => {
+                write!(f, "scale of class {class} is negative")
+            }
+            ModelFileError::WeightOutOfRange { class, input } => write!(
+                f,
+                "int8 weight {input} of class {class} is -128, outside -127..=127"
+            ),
             ModelFileError::Misaligned => {
                 write!(
                     f,

@@ -123,7 +123,9 @@ pub struct QuantizedView<'a, const IN: usize, const OUT: usize> {
 /// [`DTYPE_I8`]): no copy, no allocation, so `bytes` can live in flash.
 ///
 /// `bytes` must start on a 4-byte boundary (the scales and bias are read in
-/// place as `f32`); the weights need no alignment.
+/// place as `f32`); the weights need no alignment. Values are checked after
+/// alignment: scales and bias finite, scales not negative, weights in
+/// `-127..=127`, exactly what [`quantize`] can produce.
 pub fn view<const IN: usize, const OUT: usize>(
     bytes: &[u8],
 ) -> Result<QuantizedView<'_, IN, OUT>, ModelFileError> {
@@ -138,7 +140,18 @@ pub fn view<const IN: usize, const OUT: usize>(
         return Err(ModelFileError::NonFinite { index });
     }
     let (scales, bias) = floats.split_at(OUT);
+    // `-0.0` compares equal to zero and is let through: it scales every
+    // weight to zero, just as `0.0` does.
+    if let Some(class) = scales.iter().position(|&s| s < 0.0) {
+        return Err(ModelFileError::NegativeScale { class });
+    }
     let weights: &[i8] = bytemuck::cast_slice(weights);
+    if let Some(at) = weights.iter().position(|&q| q < -Q_MAX) {
+        return Err(ModelFileError::WeightOutOfRange {
+            class: at / IN,
+            input: at % IN,
+        });
+    }
     let rows: &[[i8; IN]] = bytemuck::cast_slice(weights);
     // The lengths were proved by `checked_header`; these cannot fail.
     Ok(QuantizedView {
@@ -334,6 +347,28 @@ mod tests {
             view::<16, 3>(&file.0[..file.0.len() - 1]),
             Err(ModelFileError::LengthMismatch { .. })
         ));
+        // Scales and weights outside what `quantize` writes are refused.
+        let mut broken = Aligned(file.0);
+        broken.0[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&(-0.5f32).to_le_bytes());
+        assert_eq!(
+            view::<16, 3>(&broken.0).unwrap_err(),
+            ModelFileError::NegativeScale { class: 1 }
+        );
+        let mut broken = Aligned(file.0);
+        broken.0[HEADER_LEN + 24 + 16 * 2 + 5] = (-128i8) as u8;
+        assert_eq!(
+            view::<16, 3>(&broken.0).unwrap_err(),
+            ModelFileError::WeightOutOfRange { class: 2, input: 5 }
+        );
+        // The extremes of the range, and zero scales of either sign, load.
+        let mut edge = Aligned(file.0);
+        edge.0[HEADER_LEN + 24] = (-127i8) as u8;
+        edge.0[HEADER_LEN + 25] = 127;
+        edge.0[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&0.0f32.to_le_bytes());
+        edge.0[HEADER_LEN + 8..HEADER_LEN + 12].copy_from_slice(&(-0.0f32).to_le_bytes());
+        let e = view::<16, 3>(&edge.0).unwrap();
+        assert_eq!(e.weights[0][..2], [-127, 127]);
+        assert_eq!(e.weight(2, 0), 0.0);
         // Logits: exact integer dot, then one rescale.
         let a: [u8; 16] = array::from_fn(|k| (k * 16) as u8);
         let logits = v.logits(&a);

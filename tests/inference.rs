@@ -251,3 +251,37 @@ fn files_that_do_not_fit_are_refused_with_a_typed_error() {
         InferenceError::UnsupportedImageSide(32)
     );
 }
+
+/// The firmware loads int8 models through `quantized::view`, so it refuses
+/// what `quantize` cannot write: a negative scale, a weight of -128.
+#[test]
+fn int8_values_quantize_cannot_write_are_refused() {
+    let model = random_model::<PIXELS>(86);
+    let q = Box::new(quantized::quantize(&model.view()));
+    let file = int8_file(&q, 28);
+    assert!(Classifier::<PIXELS, CLASSES>::new(file.bytes()).is_ok());
+    let params = 32;
+    let weights = params + 8 * CLASSES;
+
+    let mut damaged = FileBytes(file.0.clone(), file.1);
+    bytemuck::cast_slice_mut::<u32, u8>(&mut damaged.0)[params + 4 * 3..params + 4 * 4]
+        .copy_from_slice(&(-q.scales[3]).to_le_bytes());
+    let err = Classifier::<PIXELS, CLASSES>::new(damaged.bytes()).unwrap_err();
+    assert_eq!(
+        err,
+        InferenceError::Model(ModelFileError::NegativeScale { class: 3 })
+    );
+    assert!(err.to_string().contains("class 3"), "{err}");
+
+    let mut damaged = FileBytes(file.0.clone(), file.1);
+    bytemuck::cast_slice_mut::<u32, u8>(&mut damaged.0)[weights + PIXELS * 9 + 100] = 0x80;
+    let err = Classifier::<PIXELS, CLASSES>::new(damaged.bytes()).unwrap_err();
+    assert_eq!(
+        err,
+        InferenceError::Model(ModelFileError::WeightOutOfRange {
+            class: 9,
+            input: 100
+        })
+    );
+    assert!(err.to_string().contains("-128"), "{err}");
+}

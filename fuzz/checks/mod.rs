@@ -251,6 +251,14 @@ fn quantized_shape<const IN: usize, const OUT: usize>(data: &[u8]) {
                 aligned.bytes().as_ptr() as usize + HEADER_LEN
             );
             assert!(view.scales.iter().chain(view.bias).all(|v| v.is_finite()));
+            // Only what `quantize` can write: scales not negative, weights
+            // symmetric.
+            assert!(view.scales.iter().all(|&s| s >= 0.0));
+            assert!(view
+                .weights
+                .iter()
+                .flatten()
+                .all(|&q| q >= -quantized::Q_MAX));
             // Writing the model back gives the file it came from.
             let model = Box::new(QuantizedModel {
                 weights: *view.weights,
@@ -281,7 +289,9 @@ fn quantized_shape<const IN: usize, const OUT: usize>(data: &[u8]) {
             assert_ne!(*e, ModelFileError::Misaligned);
             // Alignment is checked before the values are.
             let want = match e {
-                ModelFileError::NonFinite { .. } => ModelFileError::Misaligned,
+                ModelFileError::NonFinite { .. }
+                | ModelFileError::NegativeScale { .. }
+                | ModelFileError::WeightOutOfRange { .. } => ModelFileError::Misaligned,
                 e => *e,
             };
             assert_eq!(misaligned.unwrap_err(), want);

@@ -5,8 +5,9 @@
 //! loading 47 MB of training images costs no copy and no read loop. A `.gz`
 //! file is decompressed once into a raw file beside it, or into a cache
 //! directory when the data directory is read-only, and that file is mapped.
-//! Decompression stops at the length the IDX header promises, so a corrupt
-//! or hostile `.gz` cannot inflate without bound.
+//! Decompression stops at the length the IDX header promises, and a header
+//! promising more than [`MAX_DECOMPRESSED_LEN`] is refused outright, so a
+//! corrupt or hostile `.gz` cannot inflate without bound.
 
 use crate::download;
 use anyhow::{anyhow, bail, Context, Result};
@@ -22,6 +23,18 @@ use std::path::{Path, PathBuf};
 
 /// Where the data lives when neither `--data-dir` nor `$SOFTREG_DATA_DIR` says.
 pub const DEFAULT_DATA_DIR: &str = "data/fashion-mnist";
+
+/// The most bytes a `.gz` data file may promise to decompress to (its whole
+/// IDX file, header included): 256 MiB.
+///
+/// The IDX header alone bounds decompression, but it may promise up to
+/// 2^64 bytes, which would fill the disk (or, in the in-memory fallback,
+/// memory) long before deflate's ~1032:1 ratio stopped a small bomb. The
+/// largest Fashion-MNIST file, the training images, is 47,040,016 bytes
+/// decompressed; the cap leaves five times that, room for any same-shaped
+/// MNIST variant, while keeping the worst case a size every machine that
+/// trains this model can hold.
+pub const MAX_DECOMPRESSED_LEN: u64 = 256 << 20;
 
 /// The two halves of the dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,6 +297,17 @@ fn gunzip_bounded(gz: &Path, kind: IdxKind, out: &mut dyn Write) -> Result<()> {
     let data_len = header
         .data_len()
         .ok_or_else(|| DataError(format!("{shown}: {}", IdxError::SizeOverflow)))?;
+    // Checked before anything is written, so a refused file leaves nothing.
+    // Saturating: three u32 dimensions can multiply to just under 2^64.
+    let promised = (data_len as u64).saturating_add(got as u64);
+    if promised > MAX_DECOMPRESSED_LEN {
+        return Err(DataError(format!(
+            "{shown}: its IDX header promises {promised} bytes decompressed, \
+             more than the {MAX_DECOMPRESSED_LEN} (256 MiB) this program accepts; \
+             Fashion-MNIST's largest file is 47,040,016 bytes"
+        ))
+        .into());
+    }
     out.write_all(&head[..got]).map_err(write_error)?;
 
     let mut data = (&mut decoder).take(data_len as u64);
@@ -447,6 +471,55 @@ mod tests {
         short[7] = 9;
         fs::write(&gz, gzip(&short)).unwrap();
         let err = gunzip_bounded(&gz, IdxKind::Labels, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn gunzip_refuses_a_header_promising_more_than_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("l.gz");
+        // A 13-byte label file whose header promises `count` labels: the cap
+        // is on the whole decompressed file, the 8-byte header included.
+        let promising = |count: u64| {
+            let mut file = labels_file(&[1, 2, 3, 4, 5]);
+            file[4..8].copy_from_slice(&u32::try_from(count).unwrap().to_be_bytes());
+            fs::write(&gz, gzip(&file)).unwrap();
+        };
+
+        // One byte over the cap: refused as bad data, naming the file and
+        // the cap, before a single byte is written.
+        promising(MAX_DECOMPRESSED_LEN - 8 + 1);
+        let mut out = Vec::new();
+        let err = gunzip_bounded(&gz, IdxKind::Labels, &mut out).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("l.gz"), "{msg}");
+        assert!(
+            msg.contains(&format!("promises {}", MAX_DECOMPRESSED_LEN + 1)),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("than the {MAX_DECOMPRESSED_LEN}")),
+            "{msg}"
+        );
+        assert!(err.downcast_ref::<DataError>().is_some(), "{err:?}");
+        assert!(out.is_empty(), "wrote {} bytes", out.len());
+
+        // Dimensions whose product is 2^64 - 1, just short of overflowing
+        // usize: refused the same way, and the header length added to that
+        // does not overflow either.
+        let mut images = vec![0, 0, 8, 3];
+        for d in [257 * 6_700_417u32, 641 * 65_537, 255] {
+            images.extend(d.to_be_bytes());
+        }
+        fs::write(&gz, gzip(&images)).unwrap();
+        let err = gunzip_bounded(&gz, IdxKind::Images, &mut out).unwrap_err();
+        assert!(err.to_string().contains("more than the"), "{err}");
+        assert!(out.is_empty());
+
+        // Exactly the cap is allowed: decompression starts, and then finds
+        // the file truncated.
+        promising(MAX_DECOMPRESSED_LEN - 8);
+        let err = gunzip_bounded(&gz, IdxKind::Labels, &mut out).unwrap_err();
         assert!(err.to_string().contains("truncated"), "{err}");
     }
 
