@@ -354,6 +354,43 @@ fn sgd_step(c: &mut Criterion<Clock>) {
     group.finish();
 }
 
+/// What a training step does to the folded weights of the 32x32 model (all
+/// 10 classes): `W_eff += c R^T R g` in one pass (`resize::gram_add`, what
+/// training does), against unfolding `g` into the 32x32 weights and folding
+/// them all again (`unfold_gradient_add` + `fold_resize_into_weights`);
+/// elem/s = steps/s.
+fn fold_step(c: &mut Criterion<Clock>) {
+    use softreg::fashion_mnist::{PIXELS, RESIZED_PIXELS};
+    use softreg::resize;
+    let mut rng = Rng::seed_from_u64(5);
+    let mut g = vec![[0.0f32; PIXELS]; OUT];
+    let mut w = vec![[0.0f32; RESIZED_PIXELS]; OUT];
+    for v in g.iter_mut().flatten().chain(w.iter_mut().flatten()) {
+        *v = rng.normal();
+    }
+    let mut w_eff = vec![[0.0f32; PIXELS]; OUT];
+
+    let mut group = c.benchmark_group(format!("fold_step/OUT{OUT}"));
+    configure(&mut group);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("gram_add", |bench| {
+        bench.iter(|| {
+            for (g, w_eff) in g.iter().zip(w_eff.iter_mut()) {
+                resize::gram_add(black_box(g), -1e-3, w_eff);
+            }
+        })
+    });
+    group.bench_function("unfold_then_fold", |bench| {
+        bench.iter(|| {
+            for ((g, w), w_eff) in g.iter().zip(w.iter_mut()).zip(w_eff.iter_mut()) {
+                resize::unfold_gradient_add(black_box(g), -1e-3, w);
+                resize::fold_resize_into_weights(w, 1.0 / 255.0, w_eff);
+            }
+        })
+    });
+    group.finish();
+}
+
 /// The ceiling for the GEMMs: 12 independent chains of `f32x16` FMAs on
 /// registers only (no loads); elem/s = FLOP/s. Zen 4 runs one 512-bit FMA
 /// per cycle (two 256-bit halves), Zen 5 two.
@@ -388,6 +425,6 @@ fn gemms(c: &mut Criterion<Clock>) {
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(Clock::from_env());
-    targets = fma_peak, gemms, softmax_loss, sgd_step
+    targets = fma_peak, gemms, softmax_loss, fold_step, sgd_step
 }
 criterion_main!(benches);
