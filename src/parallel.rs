@@ -174,7 +174,8 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
                 );
             }
             let n = (0..SHARDS).map(|shard| shard_of(b, shard).len()).sum();
-            loss_sum += f64::from(state.step::<IN, M>(&mut grads, n, lr));
+            let (total, others) = grads.split_first_mut().expect("SHARDS > 0");
+            loss_sum += f64::from(state.step::<IN, M>(total, others.iter(), n, lr));
             on_batch();
         }
         state.unfold_into::<IN, M>(model);
@@ -210,10 +211,11 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
                 shard_gradient(&state.folded, data, rows, next, scratch, &mut grads[0]);
             }
             barrier.wait();
-            grads[1].clone_from(&worker_grad.lock().unwrap());
+            let worker_grad = worker_grad.lock().unwrap();
             let mut state = state.write().unwrap();
             let n = shard_of(b, 0).len() + shard_of(b, 1).len();
-            loss_sum += f64::from(state.step::<IN, M>(&mut grads, n, lr));
+            let step = state.step::<IN, M>(&mut grads[0], [&*worker_grad], n, lr);
+            loss_sum += f64::from(step);
             on_batch();
         }
     });

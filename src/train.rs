@@ -233,10 +233,7 @@ pub fn shard_gradient(
         rows: next,
     }
     .prefetch_all();
-    for row in out.weights.iter_mut() {
-        row.fill(0.0);
-    }
-    matmul::accumulate_weight_gradient_u8_picked(data.images, rows, logits, 1.0, &mut out.weights);
+    matmul::weight_gradient_u8_picked(data.images, rows, logits, &mut out.weights);
     out.bias = sum::column_sums(logits);
 }
 
@@ -281,20 +278,18 @@ impl FoldedModel {
         }
     }
 
-    /// Sums the shards' gradients in shard order and takes the SGD step
-    /// `p <- p - lr * grad / n` of the model on the folded weights and the
-    /// bias; returns the summed loss. The shards hold their sum afterwards.
-    ///
-    /// # Panics
-    /// If `shards` is empty.
-    pub fn step<const IN: usize, M: InputMap<IN>>(
+    /// Sums the shards' gradients in shard order (`total`, then `others`)
+    /// and takes the SGD step `p <- p - lr * grad / n` of the model on the
+    /// folded weights and the bias; returns the summed loss. `total` holds
+    /// the sum afterwards.
+    pub fn step<'a, const IN: usize, M: InputMap<IN>>(
         &mut self,
-        shards: &mut [ShardGradient],
+        total: &mut ShardGradient,
+        others: impl IntoIterator<Item = &'a ShardGradient>,
         n: usize,
         lr: f32,
     ) -> f32 {
-        let (total, rest) = shards.split_first_mut().expect("at least one shard");
-        for shard in rest.iter() {
+        for shard in others {
             // Row by row: a flattened iterator here compiles to scalar adds
             // (measured: 4% of a training run).
             for (a_row, b_row) in total.weights.iter_mut().zip(&shard.weights) {

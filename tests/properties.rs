@@ -673,7 +673,8 @@ fn check_folded_step(
         };
         train::shard_gradient(&state.folded, data, rows, &[], &mut scratch, grad);
     }
-    let loss_sum = state.step::<RESIZED_PIXELS, Resized>(&mut grads, n, lr);
+    let (total, others) = grads.split_first_mut().unwrap();
+    let loss_sum = state.step::<RESIZED_PIXELS, Resized>(total, others.iter(), n, lr);
     state.unfold_into::<RESIZED_PIXELS, Resized>(&mut model);
 
     // The folded weights were stepped in place; folding the stepped model

@@ -246,7 +246,7 @@ pub fn accumulate_weight_gradient<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    accumulate::<f32, _, PANEL_VECTORS, IN, OUT>(x, g, scale, w);
+    accumulate::<f32, _, PANEL_VECTORS, IN, OUT, true>(x, g, scale, w);
 }
 
 /// `w[j][k] += scale * sum_i g[i][j] * x[i][k]` for `u8` inputs:
@@ -261,34 +261,36 @@ pub fn accumulate_weight_gradient_u8<const IN: usize, const OUT: usize>(
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    accumulate::<u8, _, PANEL_VECTORS_U8, IN, OUT>(x, g, scale, w);
+    accumulate::<u8, _, PANEL_VECTORS_U8, IN, OUT, true>(x, g, scale, w);
 }
 
-/// `w[j][k] += scale * sum_i g[i][j] * images[rows[i]][k]`:
-/// [`accumulate_weight_gradient_u8`] on a minibatch picked out of the
-/// training images by index (see [`Picked`]).
+/// `grad_w[j][k] = sum_i g[i][j] * images[rows[i]][k]`: the weight gradient
+/// of a minibatch picked out of the training images by index (see
+/// [`Picked`]), written over `grad_w` (no need to zero it first).
 ///
 /// # Panics
 /// If `rows` and `g` have different lengths or an index is out of range.
-pub fn accumulate_weight_gradient_u8_picked<const IN: usize, const OUT: usize>(
+pub fn weight_gradient_u8_picked<const IN: usize, const OUT: usize>(
     images: &[[u8; IN]],
     rows: &[u32],
     g: &[[f32; OUT]],
-    scale: f32,
-    w: &mut [[f32; IN]; OUT],
+    grad_w: &mut [[f32; IN]; OUT],
 ) {
     let x = Picked { from: images, rows };
-    accumulate::<u8, _, PANEL_VECTORS_U8, IN, OUT>(&x, g, scale, w);
+    accumulate::<u8, _, PANEL_VECTORS_U8, IN, OUT, false>(&x, g, 1.0, grad_w);
 }
 
-/// Both gradient kernels: whole panels of `V` vectors, then single vectors,
-/// then a zero-padded partial vector for the last `IN % 16` columns.
+/// All gradient kernels: whole panels of `V` vectors, then single vectors,
+/// then a zero-padded partial vector for the last `IN % 16` columns. `ADD`
+/// adds `scale * X^T G` to `w`; otherwise it is written over `w`, which
+/// saves zeroing it and reading the zeros back.
 fn accumulate<
     T: Element,
     X: Rows<T, IN> + ?Sized,
     const V: usize,
     const IN: usize,
     const OUT: usize,
+    const ADD: bool,
 >(
     x: &X,
     g: &[[f32; OUT]],
@@ -298,15 +300,15 @@ fn accumulate<
     assert_eq!(x.count(), g.len(), "one row of G per row of X");
     let mut k = 0;
     while k + V * LANES <= IN {
-        gradient_panel::<T, X, V, IN, OUT>(x, g, scale, w, k);
+        gradient_panel::<T, X, V, IN, OUT, ADD>(x, g, scale, w, k);
         k += V * LANES;
     }
     while k + LANES <= IN {
-        gradient_panel::<T, X, 1, IN, OUT>(x, g, scale, w, k);
+        gradient_panel::<T, X, 1, IN, OUT, ADD>(x, g, scale, w, k);
         k += LANES;
     }
     if k < IN {
-        gradient_tail(x, g, scale, w, k);
+        gradient_tail::<T, X, IN, OUT, ADD>(x, g, scale, w, k);
     }
 }
 
@@ -319,6 +321,7 @@ fn gradient_panel<
     const V: usize,
     const IN: usize,
     const OUT: usize,
+    const ADD: bool,
 >(
     x: &X,
     g: &[[f32; OUT]],
@@ -341,7 +344,11 @@ fn gradient_panel<
     for (w_row, acc_j) in w.iter_mut().zip(&acc) {
         for (v, a) in acc_j.iter().enumerate() {
             let dst = &mut w_row[k + v * LANES..k + (v + 1) * LANES];
-            let updated = a.mul_add(scale, load(dst));
+            let updated = if ADD {
+                a.mul_add(scale, load(dst))
+            } else {
+                *a * scale
+            };
             dst.copy_from_slice(&updated.to_array());
         }
     }
@@ -349,7 +356,13 @@ fn gradient_panel<
 
 /// The last `IN - k < 16` columns: one zero-padded vector per row.
 #[inline(always)]
-fn gradient_tail<T: Element, X: Rows<T, IN> + ?Sized, const IN: usize, const OUT: usize>(
+fn gradient_tail<
+    T: Element,
+    X: Rows<T, IN> + ?Sized,
+    const IN: usize,
+    const OUT: usize,
+    const ADD: bool,
+>(
     x: &X,
     g: &[[f32; OUT]],
     scale: f32,
@@ -366,7 +379,7 @@ fn gradient_tail<T: Element, X: Rows<T, IN> + ?Sized, const IN: usize, const OUT
     for (w_row, acc_j) in w.iter_mut().zip(&acc) {
         let dst = &mut w_row[k..];
         for (d, a) in dst.iter_mut().zip(acc_j.to_array()) {
-            *d += scale * a;
+            *d = if ADD { *d + scale * a } else { scale * a };
         }
     }
 }
@@ -380,10 +393,7 @@ pub fn weight_gradient<const IN: usize, const OUT: usize>(
     g: &[[f32; OUT]],
     grad_w: &mut [[f32; IN]; OUT],
 ) {
-    for row in grad_w.iter_mut() {
-        row.fill(0.0);
-    }
-    accumulate_weight_gradient(x, g, 1.0, grad_w);
+    accumulate::<f32, _, PANEL_VECTORS, IN, OUT, false>(x, g, 1.0, grad_w);
 }
 
 #[cfg(test)]
@@ -566,9 +576,10 @@ mod tests {
             logits_u8(gathered, &w, &b, 0.5, &mut block[..n]);
             assert_eq!(picked, block, "logits IN={IN} OUT={OUT} n={n}");
             let g = random_rows::<OUT>(rng, 1.0);
-            let (mut picked, mut block) = (w, w);
-            accumulate_weight_gradient_u8_picked(&images, rows, &g[..n], -0.25, &mut picked);
-            accumulate_weight_gradient_u8(gathered, &g[..n], -0.25, &mut block);
+            // Written over whatever was there, against added to zeros.
+            let (mut picked, mut block) = (w, [[0.0; IN]; OUT]);
+            weight_gradient_u8_picked(&images, rows, &g[..n], &mut picked);
+            accumulate_weight_gradient_u8(gathered, &g[..n], 1.0, &mut block);
             assert_eq!(picked, block, "gradient IN={IN} OUT={OUT} n={n}");
         }
     }
