@@ -23,7 +23,7 @@
 //!   whether one thread or two did the work.
 
 use crate::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS, RESIZED_SIDE, SIDE};
-use crate::kernels::{cross_entropy, matmul, softmax, sum, Picked};
+use crate::kernels::{self, cross_entropy, matmul, softmax, sum, Picked};
 use crate::model::{Evaluation, SoftmaxRegression};
 use crate::resize;
 
@@ -349,7 +349,12 @@ pub fn evaluate_rows(
     let mut result = Evaluation::default();
     let mut logits = [[0.0f32; CLASSES]; BLOCK];
     let (images, labels) = (&data.images[rows.clone()], &data.labels[rows]);
-    for (xb, yb) in images.chunks(BLOCK).zip(labels.chunks(BLOCK)) {
+    let mut blocks = images.chunks(BLOCK).zip(labels.chunks(BLOCK)).peekable();
+    while let Some((xb, yb)) = blocks.next() {
+        // Request the next block while this one is computed.
+        if let Some((next, _)) = blocks.peek() {
+            kernels::prefetch_block(next);
+        }
         let logits = &mut logits[..xb.len()];
         matmul::logits_u8(xb, &folded.weights, &folded.bias, 1.0, logits);
         for (row, &label) in logits.iter().zip(yb) {
