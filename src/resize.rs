@@ -242,7 +242,7 @@ const fn gram<const IN_SIZE: usize, const OUT_SIZE: usize>(
 }
 
 /// `T^T T` for [`TAPS_28_TO_32`], computed at compile time: the 1-D factor of
-/// `R^T R`, which [`gram_add`] applies along rows and then columns.
+/// `R^T R`, which [`gram_add`] applies down columns and along rows.
 pub const GRAM_28_FROM_32: Tridiagonal<SIDE> = gram::<SIDE, RESIZED_SIDE>(&TAPS_28_TO_32);
 
 /// `w_eff += scale * R^T R g` for one class: how a step's gradient changes
@@ -251,8 +251,8 @@ pub const GRAM_28_FROM_32: Tridiagonal<SIDE> = gram::<SIDE, RESIZED_SIDE>(&TAPS_
 /// A step changes the model's weights by `R g` (times the step size, see
 /// [`unfold_gradient_add`]), so it changes `W_eff = R^T W` by `R^T R g`. `R`
 /// is `T (x) T`, so `R^T R = (T^T T) (x) (T^T T)`: the tridiagonal
-/// [`GRAM_28_FROM_32`] applied along each row of `g` (as a 28x28 image) and
-/// then down each column, three terms per entry either way. That is about
+/// [`GRAM_28_FROM_32`] applied down each column of `g` (as a 28x28 image)
+/// and along each row, three terms per entry either way. That is about
 /// 4,700 multiply-adds that vectorise along rows, where folding anew after
 /// every step ([`fold_resize_into_weights`]) also needs [`unfold_gradient_add`]
 /// and gathers through the taps one weight at a time.

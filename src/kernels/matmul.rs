@@ -22,9 +22,9 @@
 //! - [`logits_u8`] and [`accumulate_weight_gradient_u8`] are the same kernels
 //!   reading raw `u8` pixels (a quarter of the bytes of `f32` rows), widened
 //!   to `f32` in registers, with the pixel scale (1/255) applied once per
-//!   result instead of once per pixel; their `_picked` forms read a shuffled
-//!   minibatch in place, row by row through a list of indices
-//!   ([`super::Picked`]).
+//!   result instead of once per pixel. [`logits_u8_picked`] and
+//!   [`weight_gradient_u8_picked`] read a shuffled minibatch in place, row
+//!   by row through a list of indices ([`super::Picked`]).
 //!
 //! # Block sizes, and what they were measured against
 //! Measured single-threaded at `B = 256`, `OUT = 10` with 64-byte-aligned
