@@ -673,8 +673,8 @@ fn check_folded_step(
         };
         train::shard_gradient(&state.folded, data, rows, &[], &mut scratch, grad);
     }
-    let (total, others) = grads.split_first_mut().unwrap();
-    let loss_sum = state.step::<RESIZED_PIXELS, Resized>(total, others.iter(), n, lr);
+    let shards: Vec<&ShardGradient> = grads.iter().collect();
+    let loss_sum = state.step::<RESIZED_PIXELS, Resized>(&shards, n, lr);
     state.unfold_into::<RESIZED_PIXELS, Resized>(&mut model);
 
     // The folded weights were stepped in place; folding the stepped model
