@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use std::vec;
 use std::vec::Vec;
 
-/// A barrier that spins for a short while before sleeping. Each batch meets
-/// at two barriers, 4,700 meetings in a 10-epoch run, and a step lasts about
-/// 80 us: `std::sync::Barrier` always puts the waiter to sleep, and the
+/// A barrier that spins for a short while before sleeping. The threads meet
+/// once a batch, 2,350 times in a 10-epoch run, and a batch lasts about
+/// 60 us: `std::sync::Barrier` always puts the waiter to sleep, and the
 /// wake-up (tens of microseconds here) ate the whole gain of the second
 /// thread. Spinning alone is no better on a busy machine: when the other
 /// thread has lost its core to another process, spinning burns this core
