@@ -142,6 +142,15 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
         threads,
     } = sgd;
     assert!(batch_size > 0 && threads > 0);
+    // Checked here, before any thread starts: a panic inside one thread
+    // would leave the other waiting at the barrier for ever.
+    for &i in order {
+        let label = data.labels.get(i as usize).copied();
+        assert!(
+            (i as usize) < data.images.len() && label.is_some_and(|l| usize::from(l) < CLASSES),
+            "example {i} does not exist or its label is not a class"
+        );
+    }
     let shard_rows = batch_size.div_ceil(SHARDS);
     let batches = order.len().div_ceil(batch_size);
     // Rows of shard `shard` of batch `b`; none past the last batch.
@@ -268,6 +277,27 @@ pub fn evaluate<const IN: usize, M: InputMap<IN>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::Native;
+
+    /// A bad example panics up front on two threads too, instead of
+    /// stopping one thread and leaving the other at the barrier.
+    #[test]
+    #[should_panic(expected = "label is not a class")]
+    fn bad_examples_panic_before_the_threads_start() {
+        let images = vec![[0u8; crate::fashion_mnist::PIXELS]; 4];
+        let labels = [0, 1, 10, 2];
+        let data = Examples {
+            images: &images,
+            labels: &labels,
+        };
+        let mut model = Box::new(SoftmaxRegression::<784, CLASSES>::zeroed());
+        let sgd = Sgd {
+            batch_size: 2,
+            lr: 0.1,
+            threads: 2,
+        };
+        train_epoch::<784, Native>(&mut model, data, &[0, 1, 2, 3], sgd, || {});
+    }
 
     /// Every thread sees every other's increment after each barrier and none
     /// of the next round's before it, spinning (2 threads) and sleeping
