@@ -231,7 +231,8 @@ pub fn shard_gradient(
     );
     out.loss_sum = cross_entropy::softmax_cross_entropy_grad(logits, y);
     // Issued in one go: spread between blocks of the forward pass instead,
-    // the requests competed with the pass's own and measured slower.
+    // 10 epochs on one thread measured slower (0.245-0.258 s against
+    // 0.234-0.241 s).
     Picked {
         from: data.images,
         rows: next,
