@@ -105,21 +105,73 @@ fn check_logits<const IN: usize, const OUT: usize>((x, w, b): &Batch) -> Result<
     let mut want = vec![[0.0f32; OUT]; x.len()];
     matmul::logits(&x, &w, &b, &mut got);
     reference::logits(&x, &w, &b, &mut want);
+    logits_within_bound("logits", &x, &w, &b, 1.0, &got, &want)
+}
+
+/// SIMD logits `got` against scalar `want` for `b + scale * x . w`: within
+/// `2 gamma(IN + 7)` times the sum of the magnitudes of the terms.
+fn logits_within_bound<T: Copy + Into<f64>, const IN: usize, const OUT: usize>(
+    what: &str,
+    x: &[[T; IN]],
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    got: &[[f32; OUT]],
+    want: &[[f32; OUT]],
+) -> Result<(), TestCaseError> {
     for i in 0..x.len() {
         for j in 0..OUT {
             let terms: f64 = (0..IN)
-                .map(|k| (f64::from(x[i][k]) * f64::from(w[j][k])).abs())
+                .map(|k| (x[i][k].into() * f64::from(w[j][k])).abs())
                 .sum::<f64>()
+                * f64::from(scale).abs()
                 + f64::from(b[j]).abs();
             let bound = 2.0 * gamma(IN + 7) * terms;
             let err = (f64::from(got[i][j]) - f64::from(want[i][j])).abs();
             prop_assert!(
                 err <= bound,
-                "logits[{}][{}]: simd {} scalar {} err {:e} > bound {:e}",
+                "{}[{}][{}]: simd {} scalar {} err {:e} > bound {:e}",
+                what,
                 i,
                 j,
                 got[i][j],
                 want[i][j],
+                err,
+                bound
+            );
+        }
+    }
+    Ok(())
+}
+
+/// SIMD weights `got` against scalar `want` after `w += scale * X^T G`
+/// from `w`: within `2 gamma(rows + 2)` times the magnitudes involved.
+fn gradient_within_bound<T: Copy + Into<f64>, const IN: usize, const OUT: usize>(
+    what: &str,
+    x: &[[T; IN]],
+    g: &[[f32; OUT]],
+    w: &[[f32; IN]; OUT],
+    scale: f32,
+    got: &[[f32; IN]; OUT],
+    want: &[[f32; IN]; OUT],
+) -> Result<(), TestCaseError> {
+    let n = x.len();
+    for j in 0..OUT {
+        for k in 0..IN {
+            let terms: f64 = (0..n)
+                .map(|i| (f64::from(g[i][j]) * x[i][k].into()).abs())
+                .sum();
+            let bound =
+                2.0 * gamma(n + 2) * (f64::from(w[j][k]).abs() + f64::from(scale).abs() * terms);
+            let err = (f64::from(got[j][k]) - f64::from(want[j][k])).abs();
+            prop_assert!(
+                err <= bound,
+                "{}[{}][{}]: simd {} scalar {} err {:e} > bound {:e}",
+                what,
+                j,
+                k,
+                got[j][k],
+                want[j][k],
                 err,
                 bound
             );
@@ -139,27 +191,7 @@ fn check_gradient<const IN: usize, const OUT: usize>(
     let mut want = w.clone();
     matmul::accumulate_weight_gradient(&x, &g, scale, &mut got);
     reference::accumulate_weight_gradient(&x, &g, scale, &mut want);
-    let n = x.len();
-    for j in 0..OUT {
-        for k in 0..IN {
-            let terms: f64 = (0..n)
-                .map(|i| (f64::from(g[i][j]) * f64::from(x[i][k])).abs())
-                .sum();
-            let bound =
-                2.0 * gamma(n + 2) * (f64::from(w[j][k]).abs() + f64::from(scale).abs() * terms);
-            let err = (f64::from(got[j][k]) - f64::from(want[j][k])).abs();
-            prop_assert!(
-                err <= bound,
-                "w[{}][{}]: simd {} scalar {} err {:e} > bound {:e}",
-                j,
-                k,
-                got[j][k],
-                want[j][k],
-                err,
-                bound
-            );
-        }
-    }
+    gradient_within_bound("w", &x, &g, &w, scale, &got, &want)?;
     // The plain product is the accumulation into zeros.
     let mut plain = Box::new([[1.0f32; IN]; OUT]);
     matmul::weight_gradient(&x, &g, &mut plain);
@@ -318,27 +350,7 @@ fn check_logits_u8<const IN: usize, const OUT: usize>(
     let mut want = vec![[0.0f32; OUT]; rows];
     matmul::logits_u8(&x, &w, &b, scale, &mut got);
     reference::logits_u8(&x, &w, &b, scale, &mut want);
-    for i in 0..rows {
-        for j in 0..OUT {
-            let terms: f64 = (0..IN)
-                .map(|k| (f64::from(x[i][k]) * f64::from(w[j][k])).abs())
-                .sum::<f64>()
-                * f64::from(scale).abs()
-                + f64::from(b[j]).abs();
-            let bound = 2.0 * gamma(IN + 7) * terms;
-            let err = (f64::from(got[i][j]) - f64::from(want[i][j])).abs();
-            prop_assert!(
-                err <= bound,
-                "logits_u8[{}][{}]: simd {} scalar {} err {:e} > bound {:e}",
-                i,
-                j,
-                got[i][j],
-                want[i][j],
-                err,
-                bound
-            );
-        }
-    }
+    logits_within_bound("logits_u8", &x, &w, &b, scale, &got, &want)?;
     // On pixels scaled by 1/255 the f32 kernel computes the same logits
     // (the scale moves out of the sum: one more rounding per term).
     if scale == 1.0 / 255.0 {
@@ -371,27 +383,7 @@ fn check_gradient_u8<const IN: usize, const OUT: usize>(
     let mut want = w.clone();
     matmul::accumulate_weight_gradient_u8(&x, &g, scale, &mut got);
     reference::accumulate_weight_gradient_u8(&x, &g, scale, &mut want);
-    for j in 0..OUT {
-        for k in 0..IN {
-            let terms: f64 = (0..rows)
-                .map(|i| (f64::from(g[i][j]) * f64::from(x[i][k])).abs())
-                .sum();
-            let bound =
-                2.0 * gamma(rows + 2) * (f64::from(w[j][k]).abs() + f64::from(scale).abs() * terms);
-            let err = (f64::from(got[j][k]) - f64::from(want[j][k])).abs();
-            prop_assert!(
-                err <= bound,
-                "u8 w[{}][{}]: simd {} scalar {} err {:e} > bound {:e}",
-                j,
-                k,
-                got[j][k],
-                want[j][k],
-                err,
-                bound
-            );
-        }
-    }
-    Ok(())
+    gradient_within_bound("u8 w", &x, &g, &w, scale, &got, &want)
 }
 
 fn check_sums<const C: usize>(flat: &[f32]) -> Result<(), TestCaseError> {
