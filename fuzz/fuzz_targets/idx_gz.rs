@@ -10,29 +10,7 @@
 // Only the readers are used; the rest of the binary comes along.
 #![allow(dead_code, unused_imports)]
 
-// The modules of the `softreg` binary, at the crate root as in
-// src/bin/softreg/main.rs, because they refer to each other as `crate::data`
-// and so on. Keep this list in step with main.rs's `mod` lines.
-#[path = "../../src/bin/softreg/cli.rs"]
-mod cli;
-#[path = "../../src/bin/softreg/data.rs"]
-mod data;
-#[path = "../../src/bin/softreg/download.rs"]
-mod download;
-#[path = "../../src/bin/softreg/evaluate.rs"]
-mod evaluate;
-#[path = "../../src/bin/softreg/outputs.rs"]
-mod outputs;
-#[path = "../../src/bin/softreg/picture.rs"]
-mod picture;
-#[path = "../../src/bin/softreg/plot.rs"]
-mod plot;
-#[path = "../../src/bin/softreg/predict.rs"]
-mod predict;
-#[path = "../../src/bin/softreg/run.rs"]
-mod run;
-#[path = "../../src/bin/softreg/train.rs"]
-mod train;
+include!("../binary_modules.rs");
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
