@@ -198,7 +198,6 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
     let grads: [[RwLock<ShardGradient>; 2]; SHARDS] =
         core::array::from_fn(|_| core::array::from_fn(|_| RwLock::new(ShardGradient::zeroed())));
     let barrier = SpinBarrier::new(2);
-    let start: &SoftmaxRegression<IN, CLASSES> = model;
     // One thread's share of the epoch; returns its summed losses.
     let run = |shard: usize, state: &mut FoldedModel, on_batch: &mut dyn FnMut()| {
         let mut buffers = ShardBuffers::new(shard_rows);
@@ -220,12 +219,9 @@ pub fn train_epoch<const IN: usize, M: InputMap<IN>>(
         }
         loss_sum
     };
+    let mut worker_state = state.clone();
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let mut worker_state = Box::new(FoldedModel::zeroed());
-            worker_state.fold_from::<IN, M>(start);
-            run(1, &mut worker_state, &mut || {});
-        });
+        scope.spawn(|| run(1, &mut worker_state, &mut || {}));
         loss_sum = run(0, &mut state, &mut on_batch);
     });
     state.unfold_into::<IN, M>(model);
