@@ -852,6 +852,32 @@ fn check_model_round_trip<const IN: usize, const OUT: usize>(
     Ok(())
 }
 
+/// Every proper prefix of an IDX `file` is refused: too short while the
+/// header (`header_len` bytes) is cut, else with the length of what follows
+/// it against the `data_len` bytes the header promises.
+fn every_truncation_refused(
+    file: &[u8],
+    header_len: usize,
+    data_len: usize,
+    parse: impl Fn(&[u8]) -> Result<(), IdxError>,
+) -> Result<(), TestCaseError> {
+    for end in 0..file.len() {
+        let err = parse(&file[..end]).unwrap_err();
+        if end < header_len {
+            prop_assert!(matches!(err, IdxError::TooShort { .. }), "{:?}", err);
+        } else {
+            prop_assert_eq!(
+                err,
+                IdxError::LengthMismatch {
+                    expected: data_len,
+                    found: end - header_len
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn label_files_round_trip_and_refuse_every_truncation(
@@ -862,14 +888,7 @@ proptest! {
         prop_assert_eq!(parsed.labels, &labels[..]);
         let header = idx::parse_header(&file, idx::IdxKind::Labels).unwrap();
         prop_assert_eq!(header.file_len(), Some(file.len()));
-        for end in 0..file.len() {
-            let err = idx::parse_labels(&file[..end]).unwrap_err();
-            if end < 8 {
-                prop_assert!(matches!(err, IdxError::TooShort { .. }), "{:?}", err);
-            } else {
-                prop_assert_eq!(err, IdxError::LengthMismatch { expected: labels.len(), found: end - 8 });
-            }
-        }
+        every_truncation_refused(&file, 8, labels.len(), |f| idx::parse_labels(f).map(drop))?;
         let mut longer = file.clone();
         longer.push(7);
         prop_assert!(idx::parse_labels(&longer).is_err());
@@ -891,14 +910,7 @@ proptest! {
         for i in 0..count as usize {
             prop_assert_eq!(parsed.image(i), &pixels[i * len..(i + 1) * len]);
         }
-        for end in 0..file.len() {
-            let err = idx::parse_images(&file[..end]).unwrap_err();
-            if end < 16 {
-                prop_assert!(matches!(err, IdxError::TooShort { .. }), "{:?}", err);
-            } else {
-                prop_assert_eq!(err, IdxError::LengthMismatch { expected: pixels.len(), found: end - 16 });
-            }
-        }
+        every_truncation_refused(&file, 16, pixels.len(), |f| idx::parse_images(f).map(drop))?;
         let mut longer = file.clone();
         longer.push(7);
         prop_assert!(idx::parse_images(&longer).is_err());
