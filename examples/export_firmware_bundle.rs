@@ -15,7 +15,7 @@
 //! only reports f32 and int8 accuracy on the test set and rewrites the host's
 //! predictions.
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS, RESIZED_SIDE};
-use softreg::inference::{self, Classifier};
+use softreg::inference::Classifier;
 use softreg::quantized::{self, QuantizedModel};
 use softreg::{idx, resize, Rng, SoftmaxRegression};
 use std::io::Read;
@@ -141,9 +141,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, image) in bundle.iter().enumerate() {
         let mut row = format!("{i:5} {:5}", labels[i]);
         for (c, out) in [&f32_model, &int8_model].iter().zip(&mut preds) {
-            let record = host_record(c, image);
-            out.extend_from_slice(&record);
-            row += &format!(" {:4}", record[0]);
+            let record = c.record(image);
+            out.extend_from_slice(&record.to_le_bytes());
+            row += &format!(" {:4}", record.class);
         }
         table += &row;
         table.push('\n');
@@ -153,23 +153,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     fs::write(assets.join("host-predictions.txt"), table)?;
     println!("wrote {}", assets.display());
     Ok(())
-}
-
-/// What the firmware checks for one image: the class, its probability's bits
-/// and an FNV-1a hash of the logits' bits, as three `u32` LE.
-fn host_record(c: &Classifier<RESIZED_PIXELS, CLASSES>, image: &[u8; PIXELS]) -> [u8; 12] {
-    let mut p = c.logits(image);
-    let mut hash: u32 = 0x811C_9DC5;
-    for b in p.iter().flat_map(|v| v.to_bits().to_le_bytes()) {
-        hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    inference::softmax(&mut p);
-    let class = softreg::kernels::softmax::argmax(&p);
-    let mut out = [0u8; 12];
-    out[..4].copy_from_slice(&(class as u32).to_le_bytes());
-    out[4..8].copy_from_slice(&p[class].to_bits().to_le_bytes());
-    out[8..].copy_from_slice(&hash.to_le_bytes());
-    out
 }
 
 /// The chapter's training loop: minibatch SGD over a fresh shuffle each epoch.

@@ -438,3 +438,86 @@ pub fn softmax<const C: usize>(row: &mut [f32; C]) {
         *v /= sum;
     }
 }
+
+/// One prediction as a fingerprint another target can reproduce bit for bit:
+/// the class, the bits of its probability, and an FNV-1a hash of the bits of
+/// all the logits (their little-endian bytes, class by class).
+///
+/// The firmware example (`examples/firmware/`) computes these on a Cortex-M4
+/// and compares them with the host's, which the bundle exporter (the
+/// `export_firmware_bundle` example) writes as
+/// [`PredictionRecord::to_le_bytes`], one after another. Equal records mean
+/// equal logits to the last bit, with overwhelming probability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PredictionRecord {
+    /// The most probable class (the first one on ties).
+    pub class: u32,
+    /// The bits of its softmax probability ([`f32::to_bits`]).
+    pub probability_bits: u32,
+    /// FNV-1a (32-bit) over the little-endian bytes of every logit's bits.
+    pub logits_hash: u32,
+}
+
+impl PredictionRecord {
+    /// Bytes of [`PredictionRecord::to_le_bytes`]: three `u32`.
+    pub const LEN: usize = 12;
+
+    /// The record of the logits `logits` (softmax with [`softmax`], as
+    /// [`Classifier::classify`] does).
+    pub fn from_logits<const C: usize>(logits: &[f32; C]) -> Self {
+        let mut hash: u32 = 0x811C_9DC5;
+        for b in logits.iter().flat_map(|v| v.to_bits().to_le_bytes()) {
+            hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        let mut p = *logits;
+        softmax(&mut p);
+        let class = argmax(&p);
+        PredictionRecord {
+            class: class as u32,
+            probability_bits: p[class].to_bits(),
+            logits_hash: hash,
+        }
+    }
+
+    /// The probability of [`PredictionRecord::class`].
+    pub fn probability(&self) -> f32 {
+        f32::from_bits(self.probability_bits)
+    }
+
+    /// Class, probability bits and hash, each a `u32` little-endian.
+    pub fn to_le_bytes(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        for (dst, v) in
+            out.chunks_exact_mut(4)
+                .zip([self.class, self.probability_bits, self.logits_hash])
+        {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// The inverse of [`PredictionRecord::to_le_bytes`].
+    pub fn from_le_bytes(bytes: &[u8; Self::LEN]) -> Self {
+        let field = |i: usize| {
+            u32::from_le_bytes([
+                bytes[4 * i],
+                bytes[4 * i + 1],
+                bytes[4 * i + 2],
+                bytes[4 * i + 3],
+            ])
+        };
+        PredictionRecord {
+            class: field(0),
+            probability_bits: field(1),
+            logits_hash: field(2),
+        }
+    }
+}
+
+impl<const IN: usize, const OUT: usize> Classifier<'_, IN, OUT> {
+    /// The [`PredictionRecord`] of one image: [`Classifier::logits`], then
+    /// [`PredictionRecord::from_logits`].
+    pub fn record(&self, image: &[u8; PIXELS]) -> PredictionRecord {
+        PredictionRecord::from_logits(&self.logits(image))
+    }
+}

@@ -16,7 +16,7 @@
 //!   the int8 model's accuracy on the full test set against f32's.
 
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS, RESIZED_SIDE};
-use softreg::inference::{self, Classifier};
+use softreg::inference::{Classifier, PredictionRecord};
 use softreg::quantized;
 use softreg::SoftmaxRegression;
 use std::path::{Path, PathBuf};
@@ -57,25 +57,10 @@ fn images() -> Vec<[u8; PIXELS]> {
         .collect()
 }
 
-/// Class, probability bits and logits hash of one image, as the exporter
-/// writes them and the firmware prints them.
-fn record(c: &Classifier<RESIZED_PIXELS, CLASSES>, image: &[u8; PIXELS]) -> [u32; 3] {
-    let mut p = c.logits(image);
-    let mut hash: u32 = 0x811C_9DC5;
-    for b in p.iter().flat_map(|v| v.to_bits().to_le_bytes()) {
-        hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    inference::softmax(&mut p);
-    let class = softreg::kernels::softmax::argmax(&p);
-    [class as u32, p[class].to_bits(), hash]
-}
-
-fn host_records(name: &str) -> Vec<[u32; 3]> {
+fn host_records(name: &str) -> Vec<PredictionRecord> {
     asset(name)
-        .chunks_exact(12)
-        .map(|c| {
-            core::array::from_fn(|i| u32::from_le_bytes(c[4 * i..4 * i + 4].try_into().unwrap()))
-        })
+        .chunks_exact(PredictionRecord::LEN)
+        .map(|c| PredictionRecord::from_le_bytes(c.try_into().unwrap()))
         .collect()
 }
 
@@ -121,9 +106,9 @@ fn committed_bundle_is_consistent() {
         assert_eq!(want.len(), IMAGES);
         let mut correct = 0;
         for (i, image) in images().iter().enumerate() {
-            let got = record(&classifier, image);
+            let got = classifier.record(image);
             assert_eq!(got, want[i], "{host}, image {i}");
-            correct += usize::from(got[0] == u32::from(labels[i]));
+            correct += usize::from(got.class == u32::from(labels[i]));
         }
         assert!(correct >= 24, "{host}: {correct}/32 right");
     }
@@ -244,11 +229,11 @@ fn firmware_in_qemu_predicts_what_the_host_predicts() {
             let words: Vec<&str> = line.split_whitespace().collect();
             let i: usize = words[1].parse().unwrap();
             let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-            let got = [
-                words[5].parse::<u32>().unwrap(),
-                hex(words[7]),
-                hex(words[10]),
-            ];
+            let got = PredictionRecord {
+                class: words[5].parse().unwrap(),
+                probability_bits: hex(words[7]),
+                logits_hash: hex(words[10]),
+            };
             assert_eq!(words[3].parse::<u8>().unwrap(), labels[i], "{line}");
             assert_eq!(got, want[i], "{kind}, image {i}: firmware vs host");
             assert_eq!(i, seen);

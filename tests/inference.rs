@@ -4,7 +4,7 @@
 //! chapter's, typed errors for files that do not fit.
 
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
-use softreg::inference::{self, Classifier, InferenceError, Weights};
+use softreg::inference::{self, Classifier, InferenceError, PredictionRecord, Weights};
 use softreg::model_file::ModelFileError;
 use softreg::quantized::{self, QuantizedModel};
 use softreg::{idx, resize, Rng, SoftmaxRegression};
@@ -165,6 +165,44 @@ fn classifier_agrees_with_the_training_model() {
     for (a, b) in classifier.logits(image).iter().zip(&want[0]) {
         assert!((a - b).abs() < 1e-4, "{a} vs {b}");
     }
+}
+
+/// The prediction record the firmware compares with the host's: the
+/// classifier's own class and probability, a hash of the exact logits, and
+/// twelve little-endian bytes that read back as the same record.
+#[test]
+fn prediction_records_pin_down_the_prediction_and_round_trip() {
+    let model = random_model::<RESIZED_PIXELS>(84);
+    let file = f32_file(&*model, 32);
+    let classifier = Classifier::<RESIZED_PIXELS, CLASSES>::new(file.bytes()).unwrap();
+    let images = test_images();
+    let mut hashes = std::collections::HashSet::new();
+    for image in images.iter().take(32) {
+        let record = classifier.record(image);
+        let prediction = classifier.classify(image);
+        assert_eq!(record.class as usize, prediction.class);
+        assert_eq!(record.probability(), prediction.probability);
+        assert_eq!(
+            record,
+            PredictionRecord::from_logits(&classifier.logits(image))
+        );
+        let bytes = record.to_le_bytes();
+        assert_eq!(bytes[..4], record.class.to_le_bytes());
+        assert_eq!(PredictionRecord::from_le_bytes(&bytes), record);
+        hashes.insert(record.logits_hash);
+    }
+    // Different images, different logits, different hashes.
+    assert_eq!(hashes.len(), 32);
+    // One flipped bit in one logit changes the hash, not the class.
+    let logits = classifier.logits(&images[0]);
+    let mut flipped = logits;
+    flipped[3] = f32::from_bits(flipped[3].to_bits() ^ 1);
+    let (a, b) = (
+        PredictionRecord::from_logits(&logits),
+        PredictionRecord::from_logits(&flipped),
+    );
+    assert_ne!(a.logits_hash, b.logits_hash);
+    assert_eq!(a.class, b.class);
 }
 
 #[test]

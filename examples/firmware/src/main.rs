@@ -15,7 +15,7 @@ use cortex_m::peripheral::{syst::SystClkSource, SYST};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
-use softreg::inference::{self, Classifier, Weights};
+use softreg::inference::{Classifier, PredictionRecord, Weights};
 
 /// Bytes aligned for in-place use: the model's `f32` values are read where
 /// they lie, so the file must start on a 4-byte boundary (`include_bytes!`
@@ -95,7 +95,7 @@ fn main() -> ! {
         .chunks_exact(PIXELS)
         .map(|c| <&[u8; PIXELS]>::try_from(c).unwrap());
     let n = LABELS.len();
-    if IMAGES.len() != n * PIXELS || HOST.len() != n * 12 {
+    if IMAGES.len() != n * PIXELS || HOST.len() != n * PredictionRecord::LEN {
         fail(format_args!("asset sizes disagree"));
     }
 
@@ -125,13 +125,13 @@ fn main() -> ! {
 
     let (mut correct, mut agree) = (0, 0);
     for (i, (image, &label)) in images.zip(LABELS).enumerate() {
-        let mut p = infer(&classifier, image);
-        let hash = fnv1a(&p);
-        inference::softmax(&mut p);
-        let class = softreg::kernels::softmax::argmax(&p);
-        let host = &HOST[12 * i..12 * i + 12];
-        let field = |at: usize| u32::from_le_bytes(host[at..at + 4].try_into().unwrap());
-        let same = field(0) == class as u32 && field(4) == p[class].to_bits() && field(8) == hash;
+        let record = PredictionRecord::from_logits(&infer(&classifier, image));
+        let at = PredictionRecord::LEN * i;
+        let host = PredictionRecord::from_le_bytes(
+            HOST[at..at + PredictionRecord::LEN].try_into().unwrap(),
+        );
+        let same = record == host;
+        let class = record.class as usize;
         correct += usize::from(class == usize::from(label));
         agree += usize::from(same);
         hprintln!(
@@ -139,10 +139,10 @@ fn main() -> ! {
             i,
             label,
             class,
-            p[class].to_bits(),
-            (p[class] * 1000.0) as u32,
-            hash,
-            field(0),
+            record.probability_bits,
+            (record.probability() * 1000.0) as u32,
+            record.logits_hash,
+            host.class,
             if same { "same" } else { "DIFFERENT" }
         );
     }
@@ -204,15 +204,6 @@ fn calibration_loop() {
             options(nomem, nostack),
         );
     }
-}
-
-/// FNV-1a over the bits of the logits: one number to compare with the host.
-fn fnv1a(logits: &[f32; CLASSES]) -> u32 {
-    let mut h: u32 = 0x811C_9DC5;
-    for b in logits.iter().flat_map(|v| v.to_bits().to_le_bytes()) {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    h
 }
 
 extern "C" {
