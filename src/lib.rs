@@ -22,9 +22,11 @@
 //! straight from the bytes of a model file ([`model_file::view`]), e.g. from
 //! flash via `include_bytes!`.
 //!
-//! The `softreg` binary (feature `cli`, on by default) trains the model on
-//! Fashion-MNIST; firmware users depend on the crate with
-//! `default-features = false` and get only this core.
+//! The `softreg` command line, which trains the model on Fashion-MNIST, is
+//! another package (`softreg-cli`), so this crate's only dependencies are
+//! `wide`, `bytemuck` and `libm`. Feature `std` (on by default) adds
+//! multi-threaded training; firmware users depend on the crate with
+//! `default-features = false` and get the `no_std` core alone.
 #![no_std]
 #![deny(missing_docs)]
 // One audited exception: the prefetch in `kernels` (a measured win).

@@ -7,15 +7,12 @@
 //! promises (decompression is bounded by that promise); one that does not
 //! leaves no decompressed or temporary file behind; nothing panics.
 #![no_main]
-// Only the readers are used; the rest of the binary comes along.
-#![allow(dead_code, unused_imports)]
-
-include!("../binary_modules.rs");
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use libfuzzer_sys::fuzz_target;
 use softreg::idx::{self, IdxKind};
+use softreg_cli::dataset::{Source, Split, SplitFiles};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -79,8 +76,8 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(dir.join(other), &other_bytes).unwrap();
     std::fs::write(dir.join(format!("{fuzzed}.gz")), &gz).unwrap();
 
-    let source = data::Source::new(Some(dir), true, None);
-    match data::SplitFiles::open(&source, data::Split::Test) {
+    let source = Source::new(Some(dir), true, None);
+    match SplitFiles::open(&source, Split::Test) {
         Ok(files) => {
             let file = match kind {
                 IdxKind::Images => &files.images,

@@ -1,4 +1,4 @@
-//! The PNG reader behind `softreg predict`: `predict::read_as_fashion_mnist`
+//! The PNG reader behind `softreg predict`: `png_input::read_as_fashion_mnist`
 //! on a fuzzed file. PNG chunks carry CRCs that random mutations almost never
 //! get right, so before each run the input's chunk CRCs are recomputed (when
 //! it starts with the PNG signature): the decoder then sees chunk streams
@@ -6,11 +6,9 @@
 //! included. Asserts: no panic, no hang (libFuzzer's -timeout) and no
 //! unbounded allocation (-rss_limit_mb / -malloc_limit_mb).
 #![no_main]
-#![allow(dead_code, unused_imports)]
-
-include!("../binary_modules.rs");
 
 use libfuzzer_sys::fuzz_target;
+use softreg_cli::png_input;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -68,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     let mut png = data.to_vec();
     fix_crcs(&mut png);
     std::fs::write(path(), &png).unwrap();
-    match predict::read_as_fashion_mnist(path()) {
+    match png_input::read_as_fashion_mnist(path()) {
         Ok(image) => assert_eq!(image.len(), 784),
         Err(e) => assert!(!format!("{e:#}").is_empty()),
     }

@@ -39,7 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: export_firmware_bundle train|evaluate [DATA_DIR]");
         std::process::exit(2);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The repository: the firmware's assets and fixtures/ are there.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ is a directory of the repository");
     let assets = root.join("examples/firmware/assets");
     let data_dir = args
         .get(1)

@@ -2,14 +2,14 @@
 //! and confusion matrix on the validation set; and model-file loading,
 //! which `predict` shares.
 
-use crate::cli::EvaluateArgs;
-use crate::data::{Source, Split, SplitFiles};
-use crate::train::{self, Model};
+use crate::args::EvaluateArgs;
+use crate::fit::{self, Model};
 use anyhow::{anyhow, bail, Context, Result};
 use softreg::fashion_mnist::{CLASSES, CLASS_NAMES, PIXELS, RESIZED_PIXELS};
 use softreg::model_file;
 use softreg::parallel;
 use softreg::train::{Examples, InputMap, Native, Resized};
+use softreg_cli::dataset::{Source, Split, SplitFiles};
 use std::io::Write;
 use std::path::Path;
 
@@ -67,7 +67,7 @@ fn report<const IN: usize, M: InputMap<IN>>(model: &Model<IN>, test: Examples<'_
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The same sums as training's per-epoch validation, so the figures match.
     let eval = parallel::evaluate::<IN, M>(model, test, threads);
-    let predicted = train::predict_all::<IN, M>(model, test.images);
+    let predicted = fit::predict_all::<IN, M>(model, test.images);
     let labels = test.labels;
     // confusion[true][predicted]
     let mut confusion = [[0usize; CLASSES]; CLASSES];

@@ -12,21 +12,22 @@
 //! convention), 1 for everything found while running (a missing or damaged
 //! data file, an unwritable output directory, a failed download). Errors are
 //! one line on stderr, naming the file or flag at fault.
+//!
+//! The binary is the command line and the commands; what reads and writes
+//! files and fetches the data is the package's library, [`softreg_cli`],
+//! shared with the fuzz targets, the benchmark and the tests.
 
-mod cli;
-mod data;
-mod download;
-mod evaluate;
+mod args;
+mod commands;
+mod fit;
 mod outputs;
 mod picture;
 mod plot;
-mod predict;
-mod run;
-mod train;
 
 use anyhow::Result;
+use args::{Cli, Command, DataArgs};
 use clap::Parser;
-use cli::{Cli, Command, DataArgs};
+use softreg_cli::{dataset, download};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -34,9 +35,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Train(cli.train));
     let result = match &command {
-        Command::Train(args) => run::train_command(args),
-        Command::Evaluate(args) => evaluate::evaluate_command(args),
-        Command::Predict(args) => predict::predict_command(args),
+        Command::Train(args) => commands::train::train_command(args),
+        Command::Evaluate(args) => commands::evaluate::evaluate_command(args),
+        Command::Predict(args) => commands::predict::predict_command(args),
         Command::Download(args) => download_command(args),
     };
     match result {
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
 
 /// `softreg download`: fetch whichever of the four files are missing.
 fn download_command(args: &DataArgs) -> Result<()> {
-    let source = data::Source::new(
+    let source = dataset::Source::new(
         args.data_dir.as_deref(),
         args.offline,
         args.mirror.as_deref(),

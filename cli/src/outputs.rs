@@ -3,9 +3,9 @@
 //! and a run that fails takes its directory with it: a run directory either
 //! holds a finished run or does not exist.
 
-use crate::data::write_atomically;
-use crate::train::{EpochMetrics, Model};
+use crate::fit::{EpochMetrics, Model};
 use anyhow::{bail, Context, Result};
+use softreg_cli::dataset::write_atomically;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,14 +1,14 @@
 //! `softreg train`: load the data, train, and write the run directory.
 
-use crate::cli::TrainArgs;
-use crate::data::{Source, Split, SplitFiles};
+use crate::args::TrainArgs;
+use crate::fit::{self, Config, EpochMetrics};
 use crate::outputs::{self, RunDir, MODEL_FILE};
 use crate::picture::{self, Mistake};
 use crate::plot;
-use crate::train::{self, Config, EpochMetrics};
 use anyhow::{bail, Result};
 use softreg::fashion_mnist::{PIXELS, RESIZED_PIXELS};
 use softreg::train::{InputMap, Native, Resized};
+use softreg_cli::dataset::{Source, Split, SplitFiles};
 use std::time::Instant;
 
 /// The chapter's prediction step looks at the first validation batch.
@@ -88,7 +88,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> 
         if threads == 1 { "" } else { "s" }
     ));
     console.line("epoch  train loss  val loss  val acc  seconds");
-    let trained = train::train::<IN, M>(&config, train_set, test_set, |m: &EpochMetrics| {
+    let trained = fit::train::<IN, M>(&config, train_set, test_set, |m: &EpochMetrics| {
         console.line(&format!(
             "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
             m.epoch, m.train_loss, m.val_loss, m.val_acc, m.seconds
@@ -113,7 +113,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> 
 
     // The chapter's prediction step: the first validation batch, in file order.
     let batch = PREDICTION_BATCH.min(test_set.images.len());
-    let predicted = train::predict_all::<IN, M>(&trained.model, &test_set.images[..batch]);
+    let predicted = fit::predict_all::<IN, M>(&trained.model, &test_set.images[..batch]);
     let mistakes: Vec<Mistake<'_>> = predicted
         .iter()
         .enumerate()

@@ -1,0 +1,5 @@
+//! The subcommands of `softreg`, one module each.
+
+pub mod evaluate;
+pub mod predict;
+pub mod train;
