@@ -1,11 +1,12 @@
 //! Fetching the four Fashion-MNIST files over HTTP, with a progress bar, a
-//! SHA-256 check and an atomic write: a file either appears complete and
-//! verified under its final name, or not at all.
+//! SHA-256 check and an atomic write ([`write_atomically`]): a file either
+//! appears complete and verified under its final name, or not at all.
 
+use crate::atomic_file::write_atomically;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,31 +81,21 @@ pub fn fetch(mirror: &str, file: &RemoteFile, dir: &Path) -> Result<PathBuf> {
     Ok(dest)
 }
 
-/// Downloads `url` to `dest` through a temporary file beside it, which is
-/// renamed into place only once all `size` bytes have arrived and their
-/// SHA-256 is `sha256`; on any failure the temporary file is removed.
+/// Downloads `url` to `dest` through a temporary file beside it (hidden, and
+/// unique per process so that two concurrent downloads cannot interleave
+/// their bytes), which is renamed into place only once all `size` bytes have
+/// arrived and their SHA-256 is `sha256`; on any failure the temporary file
+/// is removed.
 pub fn fetch_verified(url: &str, dest: &Path, size: u64, sha256: &str) -> Result<()> {
-    let temp = temp_path(dest);
-    let result = download_to(url, &temp, size, sha256).and_then(|()| {
-        fs::rename(&temp, dest)
-            .with_context(|| format!("cannot rename {} to {}", temp.display(), dest.display()))
-    });
-    if result.is_err() {
-        // Best effort: the file may never have been created.
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    // Connect first: no temporary file for a server that is not there.
+    let body = request(url, size)?;
+    write_atomically(dest, |out| {
+        copy_verified(body, out, url, size, sha256, dest)
+    })
 }
 
-/// `dir/.<name>.part-<pid>`: hidden, and unique per process so that two
-/// concurrent downloads cannot interleave their bytes.
-fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
-    let name = name.unwrap_or_default();
-    dest.with_file_name(format!(".{name}.part-{}", std::process::id()))
-}
-
-fn download_to(url: &str, temp: &Path, size: u64, sha256: &str) -> Result<()> {
+/// The body of `url`, cut off after `size` bytes.
+fn request(url: &str, size: u64) -> Result<impl Read> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))
         // A stalled transfer fails instead of hanging forever.
@@ -117,10 +108,19 @@ fn download_to(url: &str, temp: &Path, size: u64, sha256: &str) -> Result<()> {
         .with_context(|| format!("cannot download {url}"))?;
     // A server that sends more than the known size is not serving this file;
     // the limit stops it from filling the disk.
-    let mut body = response.into_body().into_with_config().limit(size).reader();
+    Ok(response.into_body().into_with_config().limit(size).reader())
+}
 
-    let mut out =
-        File::create(temp).with_context(|| format!("cannot create {}", temp.display()))?;
+/// Copies `body` (from `url`) to `out`, checking that it is `size` bytes with
+/// SHA-256 `sha256`; `dest` names the file in error messages.
+fn copy_verified(
+    mut body: impl Read,
+    out: &mut dyn Write,
+    url: &str,
+    size: u64,
+    sha256: &str,
+    dest: &Path,
+) -> Result<()> {
     let bar = ProgressBar::new(size).with_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -137,7 +137,7 @@ fn download_to(url: &str, temp: &Path, size: u64, sha256: &str) -> Result<()> {
         }
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n])
-            .with_context(|| format!("cannot write {}", temp.display()))?;
+            .with_context(|| format!("cannot write {}", dest.display()))?;
         received += n as u64;
         bar.set_position(received);
     }
@@ -149,9 +149,6 @@ fn download_to(url: &str, temp: &Path, size: u64, sha256: &str) -> Result<()> {
     if got != sha256 {
         bail!("{url}: SHA-256 mismatch: got {got}, expected {sha256}; the file was not kept");
     }
-    // Make the bytes durable before the rename makes them visible.
-    out.sync_all()
-        .with_context(|| format!("cannot write {}", temp.display()))?;
     Ok(())
 }
 

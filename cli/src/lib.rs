@@ -11,12 +11,15 @@
 //!   (memory-mapped) or from `.gz`, decompressed at most as far as the IDX
 //!   header promises;
 //! - [`download`]: fetching the files, checked against their SHA-256;
-//! - [`png_input`]: a PNG read as a 28x28 Fashion-MNIST image.
+//! - [`png_input`]: a PNG read as a 28x28 Fashion-MNIST image;
+//! - [`atomic_file`]: files that appear complete under their name or not at
+//!   all.
 //!
 //! Library users who want only the model depend on [`softreg`] itself,
 //! which needs none of this package's dependencies.
 #![deny(missing_docs)]
 
+pub mod atomic_file;
 pub mod dataset;
 pub mod download;
 pub mod png_input;

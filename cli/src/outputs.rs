@@ -5,7 +5,7 @@
 
 use crate::fit::{EpochMetrics, Model};
 use anyhow::{bail, Context, Result};
-use softreg_cli::dataset::write_atomically;
+use softreg_cli::atomic_file::write_atomically;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
