@@ -24,10 +24,8 @@ mod outputs;
 mod picture;
 mod plot;
 
-use anyhow::Result;
-use args::{Cli, Command, DataArgs};
+use args::{Cli, Command};
 use clap::Parser;
-use softreg_cli::{dataset, download};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -38,7 +36,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::train_command(args),
         Command::Evaluate(args) => commands::evaluate::evaluate_command(args),
         Command::Predict(args) => commands::predict::predict_command(args),
-        Command::Download(args) => download_command(args),
+        Command::Download(args) => commands::download::download_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,33 +46,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `softreg download`: fetch whichever of the four files are missing.
-fn download_command(args: &DataArgs) -> Result<()> {
-    let source = dataset::Source::new(
-        args.data_dir.as_deref(),
-        args.offline,
-        args.mirror.as_deref(),
-    );
-    for file in &download::FILES {
-        let gz = source.dir.join(file.name);
-        let raw = source.dir.join(file.name.trim_end_matches(".gz"));
-        if gz.exists() || raw.exists() {
-            eprintln!(
-                "{} is already there",
-                if gz.exists() { &gz } else { &raw }.display()
-            );
-            continue;
-        }
-        if source.offline {
-            anyhow::bail!(
-                "{} is missing, and --offline forbids downloading it",
-                gz.display()
-            );
-        }
-        download::fetch(&source.mirror, file, &source.dir)?;
-    }
-    eprintln!("data is complete in {}", source.dir.display());
-    Ok(())
 }

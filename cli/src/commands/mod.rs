@@ -1,5 +1,6 @@
 //! The subcommands of `softreg`, one module each.
 
+pub mod download;
 pub mod evaluate;
 pub mod predict;
 pub mod train;
