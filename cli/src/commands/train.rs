@@ -1,6 +1,6 @@
 //! `softreg train`: load the data, train, and write the run directory.
 
-use crate::args::TrainArgs;
+use crate::args::{Resize, TrainArgs};
 use crate::fit::{self, Config, EpochMetrics};
 use crate::outputs::{self, RunDir, MODEL_FILE};
 use crate::picture::{self, Mistake};
@@ -35,8 +35,8 @@ impl Console {
 /// Runs `softreg train`.
 pub fn train_command(args: &TrainArgs) -> Result<()> {
     match args.resize {
-        32 => train_with::<RESIZED_PIXELS, Resized>(args),
-        _ => train_with::<PIXELS, Native>(args),
+        Resize::To32 => train_with::<RESIZED_PIXELS, Resized>(args),
+        Resize::Native28 => train_with::<PIXELS, Native>(args),
     }
 }
 
@@ -156,7 +156,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> 
             // 0.1f32 widened to f64 prints 0.10000000149011612; the shortest
             // decimal that round-trips the f32 is what the user typed.
             "lr": config.lr.to_string().parse::<f64>().unwrap_or(f64::from(config.lr)),
-            "resize": args.resize,
+            "resize": args.resize.side(),
             "seed": config.seed,
             "threads": threads,
             "train_loss": last.map(|m| m.train_loss),
