@@ -11,9 +11,11 @@
 //!   `qemu-system-arm` is on PATH and the `thumbv7em-none-eabihf` target is
 //!   installed; otherwise it says why it skipped and passes. `SOFTREG_QEMU=0`
 //!   skips it.
-//! - `int8_loses_at_most_half_a_point_on_the_full_test_set` (ignored unless
-//!   asked for, with `SOFTREG_DATA_DIR` set to the Fashion-MNIST files) checks
-//!   the int8 model's accuracy on the full test set against f32's.
+//!
+//! The int8 model's accuracy on the full test set against f32's is checked
+//! with the other full-dataset tests, which read the data as `softreg` does:
+//! `int8_loses_at_most_half_a_point_on_the_full_test_set` in
+//! `cli/tests/full_dataset.rs`.
 
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS, RESIZED_SIDE};
 use softreg::inference::{Classifier, PredictionRecord};
@@ -243,52 +245,4 @@ fn firmware_in_qemu_predicts_what_the_host_predicts() {
         assert!(output.contains("host agreement 32/32"), "{output}");
         assert_eq!(status, Some(0), "firmware exit status\n{output}");
     }
-}
-
-/// int8 against f32 on the full test set, from `SOFTREG_DATA_DIR`:
-///
-/// ```text
-/// SOFTREG_DATA_DIR=../shared/fashion-mnist cargo test --release --test firmware -- --ignored
-/// ```
-#[test]
-#[ignore = "needs the full dataset in SOFTREG_DATA_DIR"]
-fn int8_loses_at_most_half_a_point_on_the_full_test_set() {
-    use std::io::Read;
-    let dir = PathBuf::from(
-        std::env::var_os("SOFTREG_DATA_DIR").expect("set SOFTREG_DATA_DIR to the data folder"),
-    );
-    let read = |name: &str| {
-        let plain = dir.join(name);
-        if plain.exists() {
-            return std::fs::read(plain).unwrap();
-        }
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(dir.join(format!("{name}.gz"))).unwrap())
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    };
-    let images = read("t10k-images-idx3-ubyte");
-    let labels = read("t10k-labels-idx1-ubyte");
-    let images = softreg::idx::parse_images(&images).unwrap();
-    let labels = softreg::idx::parse_labels(&labels).unwrap().labels;
-    let images = images.as_arrays::<PIXELS>().unwrap();
-    assert_eq!(images.len(), 10_000);
-    let accuracy = |name: &str| {
-        let file = Aligned::read(name);
-        let c = Classifier::<RESIZED_PIXELS, CLASSES>::new(file.bytes()).unwrap();
-        let correct = images
-            .iter()
-            .zip(labels)
-            .filter(|(x, &y)| c.classify(x).class == usize::from(y))
-            .count();
-        correct as f64 / images.len() as f64
-    };
-    let (f32_acc, int8_acc) = (accuracy("model-f32.bin"), accuracy("model-int8.bin"));
-    println!("test accuracy: f32 {f32_acc:.4}, int8 {int8_acc:.4}");
-    assert!(f32_acc > 0.80, "f32 {f32_acc}");
-    assert!(
-        f32_acc - int8_acc <= 0.005,
-        "f32 {f32_acc}, int8 {int8_acc}"
-    );
 }

@@ -4,36 +4,22 @@
 //!
 //!     SOFTREG_DATA_DIR=../shared/fashion-mnist cargo bench --bench train
 //!
-//! Data loading is not timed (as `train_seconds` in `softreg train --json`).
+//! The data is read as `softreg` reads it (`softreg_cli::dataset`, the files
+//! raw or `.gz`) and copied into memory once; loading is not timed (as
+//! `train_seconds` in `softreg train --json`).
 //! Reports the median of several runs in seconds and images/s, where an
 //! image is one training example seen (600,000 per run).
 
-use flate2::read::GzDecoder;
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
 use softreg::train::{Examples, InputMap, Native, Resized};
-use softreg::{idx, parallel, resize, Rng, SoftmaxRegression};
-use std::io::Read;
+use softreg::{parallel, resize, Rng, SoftmaxRegression};
+use softreg_cli::dataset::{self, Source, SplitFiles};
 use std::path::Path;
 use std::time::Instant;
 
 /// Runs per configuration unless `SOFTREG_BENCH_RUNS` says otherwise.
 const RUNS: usize = 7;
 const EPOCHS: usize = 10;
-
-fn read(dir: &Path, name: &str) -> Vec<u8> {
-    let raw = dir.join(name);
-    if let Ok(bytes) = std::fs::read(&raw) {
-        return bytes;
-    }
-    let gz = dir.join(format!("{name}.gz"));
-    let file = std::fs::File::open(&gz).unwrap_or_else(|e| {
-        eprintln!("{}: {e}", gz.display());
-        std::process::exit(1);
-    });
-    let mut bytes = Vec::new();
-    GzDecoder::new(file).read_to_end(&mut bytes).unwrap();
-    bytes
-}
 
 struct Split {
     images: Vec<[u8; PIXELS]>,
@@ -49,14 +35,20 @@ impl Split {
     }
 }
 
-fn load(dir: &Path, prefix: &str) -> Split {
-    let image_bytes = read(dir, &format!("{prefix}-images-idx3-ubyte"));
-    let label_bytes = read(dir, &format!("{prefix}-labels-idx1-ubyte"));
-    let images = idx::parse_images(&image_bytes).unwrap();
-    Split {
-        images: images.as_arrays::<PIXELS>().unwrap().to_vec(),
-        labels: idx::parse_labels(&label_bytes).unwrap().labels.to_vec(),
-    }
+/// One split of the data in `dir`, copied out of the mapped files into
+/// memory, as this bench always had it, so its figures stay comparable.
+fn load(dir: &Path, split: dataset::Split) -> Split {
+    let examples = SplitFiles::open(&Source::new(Some(dir), true, None), split).and_then(|files| {
+        let examples = files.examples()?;
+        Ok(Split {
+            images: examples.images.to_vec(),
+            labels: examples.labels.to_vec(),
+        })
+    });
+    examples.unwrap_or_else(|e| {
+        eprintln!("train bench: {e:#}");
+        std::process::exit(1);
+    })
 }
 
 /// One run of the recipe; returns (seconds, final validation accuracy).
@@ -141,8 +133,8 @@ fn main() {
         std::process::exit(1);
     };
     let dir = Path::new(&dir);
-    let train = load(dir, "train");
-    let val = load(dir, "t10k");
+    let train = load(dir, dataset::Split::Train);
+    let val = load(dir, dataset::Split::Test);
     let images = (EPOCHS * train.images.len()) as f64;
     let runs = std::env::var("SOFTREG_BENCH_RUNS")
         .ok()

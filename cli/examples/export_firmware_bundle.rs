@@ -10,15 +10,16 @@
 //! `train` trains the chapter's model (32x32 inputs, 10 epochs of minibatch
 //! SGD, batch 256, learning rate 0.1, `W ~ N(0, 0.01^2)`) on Fashion-MNIST
 //! from `DATA_DIR` (default `$SOFTREG_DATA_DIR`, the `*-ubyte.gz` or `*-ubyte`
-//! files), or on the 2,048 images in `fixtures/` when neither is given, and
+//! files, read as `softreg` reads them), or on the 2,048 images in
+//! `fixtures/` when neither is given, and
 //! writes every file of the bundle. `evaluate` keeps the committed model and
 //! only reports f32 and int8 accuracy on the test set and rewrites the host's
 //! predictions.
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS, RESIZED_SIDE};
 use softreg::inference::Classifier;
 use softreg::quantized::{self, QuantizedModel};
-use softreg::{idx, resize, Rng, SoftmaxRegression};
-use std::io::Read;
+use softreg::{resize, Rng, SoftmaxRegression};
+use softreg_cli::dataset::{self, Source, SplitFiles};
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
@@ -50,8 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .or_else(|| env::var_os("SOFTREG_DATA_DIR").map(PathBuf::from));
     let (train, test, source) = match &data_dir {
         Some(dir) => (
-            load(dir, "train")?,
-            load(dir, "t10k")?,
+            load(dir, dataset::Split::Train)?,
+            load(dir, dataset::Split::Test)?,
             format!(
                 "the full Fashion-MNIST data (the original IDX files, from {})",
                 dir.display()
@@ -193,37 +194,27 @@ fn train_model(model: &mut Model, (images, labels): &(Vec<[u8; PIXELS]>, Vec<u8>
 
 type Split = (Vec<[u8; PIXELS]>, Vec<u8>);
 
-fn read_maybe_gz(dir: &Path, name: &str) -> std::io::Result<Vec<u8>> {
-    let plain = dir.join(name);
-    if plain.exists() {
-        return fs::read(plain);
-    }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(fs::File::open(dir.join(format!("{name}.gz")))?)
-        .read_to_end(&mut out)?;
-    Ok(out)
+/// The examples of `files`, copied out.
+fn owned(files: &SplitFiles) -> Result<Split, Box<dyn std::error::Error>> {
+    let examples = files.examples()?;
+    Ok((examples.images.to_vec(), examples.labels.to_vec()))
 }
 
-fn split(images: &[u8], labels: &[u8]) -> Result<Split, Box<dyn std::error::Error>> {
-    let images = idx::parse_images(images).map_err(|e| format!("{e:?}"))?;
-    let labels = idx::parse_labels(labels).map_err(|e| format!("{e:?}"))?;
-    let arrays = images.as_arrays::<PIXELS>().ok_or("images are not 28x28")?;
-    Ok((arrays.to_vec(), labels.labels.to_vec()))
+/// One split of the dataset in `dir`, raw or `.gz`, never downloaded.
+fn load(dir: &Path, split: dataset::Split) -> Result<Split, Box<dyn std::error::Error>> {
+    owned(&SplitFiles::open(
+        &Source::new(Some(dir), true, None),
+        split,
+    )?)
 }
 
-fn load(dir: &Path, set: &str) -> Result<Split, Box<dyn std::error::Error>> {
-    split(
-        &read_maybe_gz(dir, &format!("{set}-images-idx3-ubyte"))?,
-        &read_maybe_gz(dir, &format!("{set}-labels-idx1-ubyte"))?,
-    )
-}
-
+/// One of the cut-down sets in `fixtures/` (`train-2048`, `t10k-256`).
 fn load_fixture(root: &Path, set: &str) -> Result<Split, Box<dyn std::error::Error>> {
     let dir = root.join("fixtures");
-    split(
-        &fs::read(dir.join(format!("{set}-images-idx3-ubyte")))?,
-        &fs::read(dir.join(format!("{set}-labels-idx1-ubyte")))?,
-    )
+    owned(&SplitFiles::open_raw(
+        &dir.join(format!("{set}-images-idx3-ubyte")),
+        &dir.join(format!("{set}-labels-idx1-ubyte")),
+    )?)
 }
 
 /// A copy of model-file bytes on a 4-byte boundary, as the in-place views

@@ -128,6 +128,22 @@ impl SplitFiles {
         })
     }
 
+    /// Opens two raw IDX files by their paths, memory-mapped: nothing is
+    /// searched for, decompressed or downloaded. For files named otherwise
+    /// than the dataset's, like the cut-down sets in `fixtures/`.
+    pub fn open_raw(images: &Path, labels: &Path) -> Result<SplitFiles> {
+        let open = |path: &Path| -> Result<DataFile> {
+            Ok(DataFile {
+                bytes: map(path)?,
+                path: path.to_path_buf(),
+            })
+        };
+        Ok(SplitFiles {
+            images: open(images)?,
+            labels: open(labels)?,
+        })
+    }
+
     /// Parses and checks both files: every image 28x28, one label per
     /// image, every label a class. Borrows the mapped bytes, no copy.
     pub fn examples(&self) -> Result<Examples<'_>> {
