@@ -1,5 +1,5 @@
 //! Every input that ever made a fuzz target fail, replayed through the
-//! fuzz targets' own checks (`fuzz/checks/mod.rs`), plus the real fixtures.
+//! fuzz targets' own checks (`tests/fuzz_checks/mod.rs`), plus the real fixtures.
 //! The inputs of the command line's readers (`idx_gz`, `png_predict`) are
 //! also replayed through `softreg` itself, in
 //! `cli/tests/cli_fuzz_regressions.rs`.
@@ -8,9 +8,9 @@
 //! `fixtures/fuzz-regressions/TARGET-what-it-is` and, if it shows something
 //! worth pinning down, add a test below that says what it must give.
 
-#[path = "../fuzz/checks/mod.rs"]
-mod checks;
+mod fuzz_checks;
 
+use fuzz_checks as checks;
 use softreg::model_file::{self, ModelFileError};
 use softreg::SoftmaxRegression;
 use std::path::{Path, PathBuf};

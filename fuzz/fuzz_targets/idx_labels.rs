@@ -1,7 +1,7 @@
 //! The IDX label parser on arbitrary bytes. See `checks::idx_labels` for what is asserted.
 #![no_main]
 
-#[path = "../checks/mod.rs"]
+#[path = "../../tests/fuzz_checks/mod.rs"]
 mod checks;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::idx_labels(data));

@@ -1,8 +1,10 @@
 //! What the fuzz targets assert, one function per target, shared with the
-//! regression tests (`tests/fuzz_regressions.rs` includes this file with
-//! `#[path]`), so a saved input is replayed through exactly the checks that
-//! once failed on it. Each function accepts any bytes: it panics only if
-//! softreg mishandles them.
+//! regression tests (`tests/fuzz_regressions.rs` declares this module; the
+//! targets in `fuzz/fuzz_targets/` include it with `#[path]`), so a saved
+//! input is replayed through exactly the checks that once failed on it. It
+//! lives under `tests/` so that the published crate's tests have it too.
+//! Each function accepts any bytes: it panics only if softreg mishandles
+//! them.
 #![allow(dead_code)]
 
 use softreg::fashion_mnist::{CLASSES, PIXELS};
