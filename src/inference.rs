@@ -248,7 +248,10 @@ impl<'a, const IN: usize, const OUT: usize> Classifier<'a, IN, OUT> {
     }
 }
 
-const _: () = assert!(RESIZED_SIDE % LANES == 0, "a chunk lies in one output row");
+const _: () = assert!(
+    RESIZED_SIDE.is_multiple_of(LANES),
+    "a chunk lies in one output row"
+);
 
 /// The two source rows one output row of the 32x32 resize blends, each
 /// interpolated along x, kept from one output row to the next (rows
