@@ -1,5 +1,9 @@
 //! Kernel benchmarks: `cargo bench --bench kernels`.
 //!
+//! Every SIMD kernel runs once per instruction-set level this CPU has
+//! (`simd_avx512`, `simd_avx2`, `simd_baseline`, side by side in each
+//! group), and `fma_peak` measures each level's own ceiling the same way.
+//!
 //! The GEMM groups set `Throughput::Elements(2 * B * IN * OUT)`, the number of
 //! floating-point operations (one multiply and one add per term), so the
 //! `thrpt` criterion prints as **elem/s is FLOP/s** (`Gelem/s` = GFLOP/s).
@@ -19,10 +23,8 @@
 //! criterion's `estimates.json` files and prints them as a table.
 //!
 //! All matrices live in 64-byte-aligned buffers (as a trainer should keep
-//! them): a 16-float vector then never straddles two cache lines. With `X`
-//! 16 bytes off, as a plain `Vec` of 1 MB comes back from `malloc`, the
-//! forward kernel at `IN = 1024` loses about 6%, and about 17% with `W` off
-//! as well.
+//! them): a vector then never straddles two cache lines, which costs the
+//! kernels measurably (`docs/performance.md`).
 //!
 //! Measurement times are short (about 1 s a benchmark) so the whole run takes
 //! a minute or two; pass `--measurement-time` for steadier numbers.
@@ -31,22 +33,33 @@ use bytemuck::Pod;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use softreg::kernels::{cross_entropy, matmul, reference};
-use softreg::{Rng, SoftmaxRegression};
+use softreg::{simd, Isa, Rng, SoftmaxRegression};
 use std::hint::black_box;
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use wide::f32x16;
 
 /// The training batch.
 const B: usize = 256;
 /// Fashion-MNIST's ten classes.
 const OUT: usize = 10;
 
+/// One cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+// SAFETY: `Line` is 64 bytes of `f32`s, `repr(C)`, with no padding (the
+// alignment equals the size), so every bit pattern is a valid value and it
+// may be viewed as bytes.
+unsafe impl bytemuck::Zeroable for Line {}
+// SAFETY: as above.
+unsafe impl bytemuck::Pod for Line {}
+
 /// `rows` rows of `N` values of `T` in a 64-byte-aligned buffer.
 struct Aligned<T, const N: usize> {
-    buf: Vec<f32x16>,
+    buf: Vec<Line>,
     rows: usize,
     _t: PhantomData<T>,
 }
@@ -55,7 +68,7 @@ impl<T: Pod, const N: usize> Aligned<T, N> {
     fn new(rows: usize, mut f: impl FnMut() -> T) -> Self {
         let bytes = rows * N * size_of::<T>();
         let mut a = Aligned {
-            buf: vec![f32x16::ZERO; bytes.div_ceil(64)],
+            buf: vec![Line([0.0; 16]); bytes.div_ceil(64)],
             rows,
             _t: PhantomData,
         };
@@ -165,6 +178,24 @@ fn thread_cpu_time() -> Option<Duration> {
     None
 }
 
+/// The levels this CPU can run, fastest first.
+fn levels() -> Vec<Isa> {
+    Isa::ALL
+        .into_iter()
+        .filter(|isa| isa.is_available())
+        .collect()
+}
+
+/// Benchmarks `f` once per level as `{name}_{level}`, with the level made
+/// current for the kernels' dispatch.
+fn per_level(group: &mut BenchmarkGroup<'_, Clock>, name: &str, mut f: impl FnMut()) {
+    for isa in levels() {
+        isa.set_current().expect("an available level");
+        group.bench_function(format!("{name}_{isa}"), |bench| bench.iter(&mut f));
+    }
+    Isa::best_available().set_current().unwrap();
+}
+
 fn configure(group: &mut BenchmarkGroup<'_, Clock>) {
     group
         .sample_size(30)
@@ -186,19 +217,17 @@ fn forward<const IN: usize>(c: &mut Criterion<Clock>) {
     let mut group = c.benchmark_group(format!("forward_gemm/B{B}_IN{IN}_OUT{OUT}"));
     configure(&mut group);
     group.throughput(Throughput::Elements((2 * B * IN * OUT) as u64));
-    group.bench_function("simd", |bench| {
-        bench.iter(|| matmul::logits(black_box(x), black_box(w), &b, black_box(&mut out)))
+    per_level(&mut group, "simd", || {
+        matmul::logits(black_box(x), black_box(w), &b, 1.0, black_box(&mut out))
     });
-    group.bench_function("simd_u8", |bench| {
-        bench.iter(|| {
-            matmul::logits_u8(
-                black_box(x_u8),
-                black_box(w),
-                &b,
-                1.0 / 255.0,
-                black_box(&mut out),
-            )
-        })
+    per_level(&mut group, "simd_u8", || {
+        matmul::logits(
+            black_box(x_u8),
+            black_box(w),
+            &b,
+            1.0 / 255.0,
+            black_box(&mut out),
+        )
     });
     group.bench_function("reference", |bench| {
         bench.iter(|| reference::logits(black_box(x), black_box(w), &b, black_box(&mut out)))
@@ -248,25 +277,16 @@ fn gradient<const IN: usize>(c: &mut Criterion<Clock>) {
     let mut group = c.benchmark_group(format!("gradient_gemm/B{B}_IN{IN}_OUT{OUT}"));
     configure(&mut group);
     group.throughput(Throughput::Elements((2 * B * IN * OUT) as u64));
-    group.bench_function("simd", |bench| {
-        bench.iter(|| {
-            matmul::accumulate_weight_gradient(
-                black_box(x),
-                black_box(g),
-                scale,
-                black_box(&mut *w),
-            )
-        })
+    per_level(&mut group, "simd", || {
+        matmul::accumulate_weight_gradient(black_box(x), black_box(g), scale, black_box(&mut *w))
     });
-    group.bench_function("simd_u8", |bench| {
-        bench.iter(|| {
-            matmul::accumulate_weight_gradient_u8(
-                black_box(x_u8),
-                black_box(g),
-                scale / 255.0,
-                black_box(&mut *w),
-            )
-        })
+    per_level(&mut group, "simd_u8", || {
+        matmul::accumulate_weight_gradient(
+            black_box(x_u8),
+            black_box(g),
+            scale / 255.0,
+            black_box(&mut *w),
+        )
     });
     group.bench_function("reference", |bench| {
         bench.iter(|| {
@@ -318,11 +338,9 @@ fn softmax_loss(c: &mut Criterion<Clock>) {
     let mut group = c.benchmark_group(format!("softmax_cross_entropy_grad/B{B}_C{OUT}"));
     configure(&mut group);
     group.throughput(Throughput::Elements(B as u64));
-    group.bench_function("simd", |bench| {
-        bench.iter(|| {
-            work.copy_from_slice(z);
-            cross_entropy::softmax_cross_entropy_grad(black_box(&mut work), black_box(&y))
-        })
+    per_level(&mut group, "simd", || {
+        work.copy_from_slice(z);
+        cross_entropy::softmax_cross_entropy_grad(black_box(&mut work), black_box(&y));
     });
     group.bench_function("reference", |bench| {
         bench.iter(|| {
@@ -348,8 +366,8 @@ fn sgd_step(c: &mut Criterion<Clock>) {
     let mut group = c.benchmark_group(format!("sgd_step/B{B}_IN{IN}_OUT{OUT}"));
     configure(&mut group);
     group.throughput(Throughput::Elements(B as u64));
-    group.bench_function("simd", |bench| {
-        bench.iter(|| model.sgd_step(black_box(x), black_box(&y), 0.1, &mut scratch))
+    per_level(&mut group, "simd", || {
+        model.sgd_step(black_box(x), black_box(&y), 0.1, &mut scratch);
     });
     group.finish();
 }
@@ -373,12 +391,10 @@ fn fold_step(c: &mut Criterion<Clock>) {
     let mut group = c.benchmark_group(format!("fold_step/OUT{OUT}"));
     configure(&mut group);
     group.throughput(Throughput::Elements(1));
-    group.bench_function("gram_add", |bench| {
-        bench.iter(|| {
-            for (g, w_eff) in g.iter().zip(w_eff.iter_mut()) {
-                resize::gram_add(black_box(g), -1e-3, w_eff);
-            }
-        })
+    per_level(&mut group, "gram_add", || {
+        for (g, w_eff) in g.iter().zip(w_eff.iter_mut()) {
+            resize::gram_add(black_box(g), -1e-3, w_eff);
+        }
     });
     group.bench_function("unfold_then_fold", |bench| {
         bench.iter(|| {
@@ -391,27 +407,18 @@ fn fold_step(c: &mut Criterion<Clock>) {
     group.finish();
 }
 
-/// The ceiling for the GEMMs: 12 independent chains of `f32x16` FMAs on
-/// registers only (no loads); elem/s = FLOP/s. Zen 4 runs one 512-bit FMA
-/// per cycle (two 256-bit halves), Zen 5 two.
+/// The ceiling for the GEMMs at each level: 12 independent chains of
+/// multiply-adds on registers only ([`simd::fma_peak`]); elem/s = FLOP/s.
 fn fma_peak(c: &mut Criterion<Clock>) {
     const STEPS: usize = 4096;
-    const CHAINS: usize = 12;
     let mut group = c.benchmark_group("fma_peak");
     configure(&mut group);
-    group.throughput(Throughput::Elements((STEPS * CHAINS * 2 * 16) as u64));
-    group.bench_function("f32x16_registers", |bench| {
-        bench.iter(|| {
-            let (m, a) = black_box((f32x16::splat(0.999), f32x16::splat(1e-3)));
-            let mut acc = [f32x16::ZERO; CHAINS];
-            for _ in 0..STEPS {
-                for chain in acc.iter_mut() {
-                    *chain = chain.mul_add(m, a);
-                }
-            }
-            black_box(acc)
-        })
-    });
+    for isa in levels() {
+        group.throughput(Throughput::Elements((STEPS * 12 * 2 * isa.lanes()) as u64));
+        group.bench_function(format!("registers_{isa}"), |bench| {
+            bench.iter(|| simd::fma_peak(isa, black_box(STEPS)))
+        });
+    }
     group.finish();
 }
 

@@ -1,4 +1,8 @@
-//! Facts about the Fashion-MNIST dataset (Xiao, Rasul, Vollgraf 2017).
+//! The Fashion-MNIST dataset (Xiao, Rasul, Vollgraf 2017) as the model sees
+//! it: its sizes and classes, labelled examples, and the map from an image's
+//! pixels to the model's inputs.
+
+use crate::resize;
 
 /// Side of one image in pixels: every image is `SIDE x SIDE` grayscale.
 pub const SIDE: usize = 28;
@@ -28,3 +32,133 @@ pub const CLASS_NAMES: [&str; CLASSES] = [
     "bag",
     "ankle boot",
 ];
+
+/// Labelled examples as raw pixels, e.g. straight from memory-mapped IDX
+/// files: what training and evaluation read.
+#[derive(Clone, Copy, Debug)]
+pub struct Examples<'a> {
+    /// One 28x28 image per example, row-major.
+    pub images: &'a [[u8; PIXELS]],
+    /// One label per example, each `< CLASSES`.
+    pub labels: &'a [u8],
+}
+
+impl Examples<'_> {
+    /// Number of examples (images; there should be as many labels).
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    /// The first example that cannot be used: a missing label, or one that
+    /// is not a class (`>= CLASSES`). `None` when all are good.
+    pub fn first_bad(&self) -> Option<usize> {
+        if self.labels.len() < self.images.len() {
+            return Some(self.labels.len());
+        }
+        self.labels[..self.images.len()]
+            .iter()
+            .position(|&l| usize::from(l) >= CLASSES)
+    }
+}
+
+/// How an image's 784 raw pixels become the model's `IN` inputs: as they
+/// are ([`Native`], the 28x28 model) or resized ([`Resized`], the chapter's
+/// 32x32 model). The map is linear, so instead of applying it to every
+/// image, training and evaluation fold it into the weights.
+pub trait InputMap<const IN: usize>: folding::Gram {
+    /// Side of the square image the model's inputs form.
+    const IMAGE_SIDE: usize;
+
+    /// The map itself: pixels (scaled by 1/255) to model inputs.
+    fn map(pixels: &[u8; PIXELS], inputs: &mut [f32; IN]);
+
+    /// `w_eff = scale * M^T w`: weights on the raw pixels equivalent to `w`
+    /// on the mapped inputs, times `scale` (1/255 folds the pixel scale in,
+    /// so the folded weights apply to raw `u8` pixels).
+    fn fold(w: &[f32; IN], scale: f32, w_eff: &mut [f32; PIXELS]);
+
+    /// `w += scale * M g`: a gradient with respect to the folded weights
+    /// taken back to the model's weights.
+    fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; IN]);
+}
+
+/// The 28x28 model: inputs are the pixels themselves (784 inputs).
+#[derive(Clone, Copy, Debug)]
+pub struct Native;
+
+/// The chapter's model: images resized to 32x32 (1024 inputs).
+#[derive(Clone, Copy, Debug)]
+pub struct Resized;
+
+impl InputMap<PIXELS> for Native {
+    const IMAGE_SIDE: usize = SIDE;
+
+    fn map(pixels: &[u8; PIXELS], inputs: &mut [f32; PIXELS]) {
+        resize::scale_28(pixels, inputs);
+    }
+
+    fn fold(w: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+        for (e, v) in w_eff.iter_mut().zip(w) {
+            *e = scale * v;
+        }
+    }
+
+    fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; PIXELS]) {
+        for (w, g) in w.iter_mut().zip(g) {
+            *w += scale * g;
+        }
+    }
+}
+
+impl InputMap<RESIZED_PIXELS> for Resized {
+    const IMAGE_SIDE: usize = RESIZED_SIDE;
+
+    fn map(pixels: &[u8; PIXELS], inputs: &mut [f32; RESIZED_PIXELS]) {
+        resize::resize_28_to_32(pixels, inputs);
+    }
+
+    fn fold(w: &[f32; RESIZED_PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+        resize::fold_resize_into_weights(w, scale, w_eff);
+    }
+
+    fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; RESIZED_PIXELS]) {
+        resize::unfold_gradient_add(g, scale, w);
+    }
+}
+
+/// What a training step does to folded weights, per input map (sealed:
+/// only [`Native`] and [`Resized`] are input maps).
+#[allow(private_bounds, private_interfaces)]
+mod folding {
+    use super::{Native, Resized, PIXELS};
+    use crate::resize;
+    use crate::simd::Simd;
+
+    pub trait Gram {
+        /// `w_eff += scale * M^T M g`: the unfold of a step `g` followed by
+        /// the fold, in one cheaper pass.
+        fn gram_add<S: Simd>(s: S, g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]);
+    }
+
+    impl Gram for Native {
+        #[inline(always)]
+        fn gram_add<S: Simd>(_: S, g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+            // M is the identity.
+            for (w, g) in w_eff.iter_mut().zip(g) {
+                *w += scale * g;
+            }
+        }
+    }
+
+    impl Gram for Resized {
+        #[inline(always)]
+        fn gram_add<S: Simd>(s: S, g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+            resize::gram_add_with(s, g, scale, w_eff);
+        }
+    }
+}

@@ -29,11 +29,16 @@
 //! `default-features = false` and get the `no_std` core alone.
 #![no_std]
 #![deny(missing_docs)]
-// One audited exception: the prefetch in `kernels` (a measured win).
+// The exceptions are the two `core::arch` levels in `simd` and a prefetch
+// hint there, each block with its `SAFETY:` argument.
 #![deny(unsafe_code)]
 
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
+
+// First, so that its test macro is in scope in the modules below.
+#[macro_use]
+pub mod simd;
 
 pub mod fashion_mnist;
 pub mod idx;
@@ -41,12 +46,16 @@ pub mod inference;
 pub mod kernels;
 pub mod model;
 pub mod model_file;
-#[cfg(feature = "std")]
-pub mod parallel;
+pub mod pixel_model;
 pub mod quantized;
 pub mod resize;
 pub mod rng;
+#[cfg(feature = "std")]
 pub mod train;
+
+#[cfg(feature = "std")]
+mod barrier;
 
 pub use model::{Evaluation, ModelView, SoftmaxRegression};
 pub use rng::Rng;
+pub use simd::Isa;

@@ -1,17 +1,143 @@
-//! The chapter's model: `O = X W + b`, `Y_hat = softmax(O)`, trained by
-//! minibatch SGD on the cross-entropy loss.
+//! The chapter's model: `O = X W + b`, `Y_hat = softmax(O)`, and its
+//! evaluation: loss, accuracy and the confusion matrix.
 //!
-//! [`SoftmaxRegression`] owns its parameters and trains; [`ModelView`] borrows
-//! them (from a model, or straight from the bytes of a model file in flash)
-//! and does everything inference needs. Nothing allocates: the caller lends
-//! the per-batch scratch space.
+//! [`SoftmaxRegression`] owns its parameters; [`ModelView`] borrows them (from
+//! a model, or straight from the bytes of a model file in flash) and does
+//! everything inference needs. Nothing allocates: the caller lends the
+//! per-batch scratch space. [`SoftmaxRegression::sgd_step`] is the chapter's
+//! SGD step written out plainly; training runs the same update on raw pixels
+//! ([`crate::train`]) and is tested against it.
 
-use crate::kernels::{cross_entropy, matmul, softmax, sum};
+use crate::kernels::{cross_entropy, matmul, prefetch_block, softmax, sum, Element};
+use crate::simd::{Isa, Kernel, Simd};
 use crate::Rng;
 
-/// Rows evaluated at a time by [`ModelView::evaluate`], with their logits on
-/// the stack (`64 * OUT * 4` bytes: 2.5 KiB for ten classes).
+/// Rows evaluated at a time, with their logits on the stack (`64 * OUT * 4`
+/// bytes: 2.5 KiB for ten classes).
 const EVAL_ROWS: usize = 64;
+
+/// Loss, accuracy and confusion counts over a set of examples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation<const C: usize = { crate::fashion_mnist::CLASSES }> {
+    /// Sum of the per-example cross-entropy losses.
+    pub loss_sum: f64,
+    /// `confusion[true class][predicted class]`: how many examples of each
+    /// class were predicted as each class.
+    pub confusion: [[u32; C]; C],
+}
+
+impl<const C: usize> Default for Evaluation<C> {
+    fn default() -> Self {
+        Evaluation {
+            loss_sum: 0.0,
+            confusion: [[0; C]; C],
+        }
+    }
+}
+
+impl<const C: usize> Evaluation<C> {
+    /// Examples seen.
+    pub fn count(&self) -> usize {
+        self.confusion.iter().flatten().map(|&n| n as usize).sum()
+    }
+
+    /// Examples whose most probable class is the label (the chapter's
+    /// `accuracy` before dividing by the count).
+    pub fn correct(&self) -> usize {
+        (0..C).map(|j| self.confusion[j][j] as usize).sum()
+    }
+
+    /// Mean cross-entropy loss (NaN for no examples).
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.count() as f64
+    }
+
+    /// Fraction of examples classified correctly (NaN for no examples).
+    pub fn accuracy(&self) -> f64 {
+        self.correct() as f64 / self.count() as f64
+    }
+
+    /// Examples of class `class`, and how many of them were classified
+    /// correctly.
+    ///
+    /// # Panics
+    /// If `class >= C`.
+    pub fn of_class(&self, class: usize) -> (usize, usize) {
+        let row = &self.confusion[class];
+        (row.iter().map(|&n| n as usize).sum(), row[class] as usize)
+    }
+
+    /// Adds another set's results to this one.
+    pub fn merge(&mut self, other: &Evaluation<C>) {
+        self.loss_sum += other.loss_sum;
+        for (row, other_row) in self.confusion.iter_mut().zip(&other.confusion) {
+            for (n, m) in row.iter_mut().zip(other_row) {
+                *n += m;
+            }
+        }
+    }
+}
+
+/// Loss and confusion counts of the model `(w, b)` (inputs times `scale`)
+/// on all of `(x, y)`, in blocks of [`EVAL_ROWS`] whose logits live on the
+/// stack: every evaluation in the crate is this loop.
+///
+/// # Panics
+/// If the lengths differ or a label is `>= OUT`.
+#[inline(always)]
+pub(crate) fn evaluate_with<S: Simd, T: Element, const IN: usize, const OUT: usize>(
+    s: S,
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    x: &[[T; IN]],
+    y: &[u8],
+) -> Evaluation<OUT> {
+    assert_eq!(x.len(), y.len(), "one label per example");
+    let mut result = Evaluation::default();
+    let mut logits = [[0.0f32; OUT]; EVAL_ROWS];
+    let mut blocks = x.chunks(EVAL_ROWS).zip(y.chunks(EVAL_ROWS)).peekable();
+    while let Some((xb, yb)) = blocks.next() {
+        // Request the next block while this one is computed.
+        if let Some((next, _)) = blocks.peek() {
+            prefetch_block(next);
+        }
+        let logits = &mut logits[..xb.len()];
+        matmul::logits_with(s, xb, w, b, scale, logits);
+        for (row, &label) in logits.iter().zip(yb) {
+            result.confusion[usize::from(label)][softmax::argmax(row)] += 1;
+        }
+        result.loss_sum += f64::from(cross_entropy::softmax_cross_entropy_with(s, logits, yb));
+    }
+    result
+}
+
+/// The most probable class of each row of `x` (inputs times `scale`),
+/// `argmax(X W + b)`: softmax is monotonic, so the logits decide.
+///
+/// # Panics
+/// If `classes` is shorter than `x`.
+#[inline(always)]
+pub(crate) fn predict_with<S: Simd, T: Element, const IN: usize, const OUT: usize>(
+    s: S,
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    x: &[[T; IN]],
+    classes: &mut [u8],
+) {
+    let mut logits = [[0.0f32; OUT]; EVAL_ROWS];
+    for (xb, cb) in x
+        .chunks(EVAL_ROWS)
+        .zip(classes[..x.len()].chunks_mut(EVAL_ROWS))
+    {
+        let logits = &mut logits[..xb.len()];
+        matmul::logits_with(s, xb, w, b, scale, logits);
+        for (c, row) in cb.iter_mut().zip(logits.iter()) {
+            *c = softmax::argmax(row) as u8;
+        }
+    }
+}
 
 /// Softmax regression with `IN` inputs and `OUT` classes.
 ///
@@ -27,37 +153,6 @@ pub struct SoftmaxRegression<const IN: usize, const OUT: usize> {
     pub weights: [[f32; IN]; OUT],
     /// One bias per class.
     pub bias: [f32; OUT],
-}
-
-/// Loss and accuracy over a set of examples.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Evaluation {
-    /// Sum of the per-example cross-entropy losses.
-    pub loss_sum: f64,
-    /// Examples whose most probable class is the label.
-    pub correct: usize,
-    /// Examples seen.
-    pub count: usize,
-}
-
-impl Evaluation {
-    /// Mean cross-entropy loss.
-    pub fn mean_loss(&self) -> f64 {
-        self.loss_sum / self.count as f64
-    }
-
-    /// Fraction of examples classified correctly (the chapter's `accuracy`
-    /// divided by the count).
-    pub fn accuracy(&self) -> f64 {
-        self.correct as f64 / self.count as f64
-    }
-
-    /// Adds another set's results to this one.
-    pub fn merge(&mut self, other: Evaluation) {
-        self.loss_sum += other.loss_sum;
-        self.correct += other.correct;
-        self.count += other.count;
-    }
 }
 
 impl<const IN: usize, const OUT: usize> SoftmaxRegression<IN, OUT> {
@@ -111,8 +206,8 @@ impl<const IN: usize, const OUT: usize> SoftmaxRegression<IN, OUT> {
     }
 
     /// See [`ModelView::predict`].
-    pub fn predict(&self, x: &[[f32; IN]], scratch: &mut [[f32; OUT]], classes: &mut [u8]) {
-        self.view().predict(x, scratch, classes);
+    pub fn predict(&self, x: &[[f32; IN]], classes: &mut [u8]) {
+        self.view().predict(x, classes);
     }
 
     /// See [`ModelView::probabilities`].
@@ -121,18 +216,23 @@ impl<const IN: usize, const OUT: usize> SoftmaxRegression<IN, OUT> {
     }
 
     /// See [`ModelView::evaluate`].
-    pub fn evaluate(&self, x: &[[f32; IN]], y: &[u8]) -> Evaluation {
+    pub fn evaluate(&self, x: &[[f32; IN]], y: &[u8]) -> Evaluation<OUT> {
         self.view().evaluate(x, y)
     }
 
-    /// One step of minibatch SGD on the batch `(x, y)`: `p <- p - lr * grad`
-    /// for `W` and `b`, with the gradient of the batch's mean loss,
+    /// The chapter's minibatch SGD step on the batch `(x, y)`, written out
+    /// plainly: `p <- p - lr * grad` for `W` and `b`, with the gradient of
+    /// the batch's mean loss,
     ///
     /// `grad_W = X^T (softmax(X W + b) - onehot(y)) / n`,
     /// `grad_b = sum_i (softmax(x_i W + b) - onehot(y_i)) / n`.
     ///
     /// Returns the mean loss before the update. `scratch` needs at least
     /// `x.len()` rows.
+    ///
+    /// This is the reference the fast training path ([`crate::train`]: raw
+    /// pixels, the resize folded into the weights, sharded batches) is
+    /// tested against; it is not what `softreg train` runs.
     ///
     /// # Panics
     /// If `y` and `x` differ in length, `scratch` is too short, or a label is
@@ -177,20 +277,29 @@ impl<const IN: usize, const OUT: usize> ModelView<'_, IN, OUT> {
     /// # Panics
     /// If `logits` does not have one row per row of `x`.
     pub fn forward(&self, x: &[[f32; IN]], logits: &mut [[f32; OUT]]) {
-        matmul::logits(x, self.weights, self.bias, logits);
+        matmul::logits(x, self.weights, self.bias, 1.0, logits);
     }
 
     /// The most probable class of each row, `argmax(X W + b)` (softmax is
-    /// monotonic, so the logits decide). `scratch` needs `x.len()` rows.
+    /// monotonic, so the logits decide).
     ///
     /// # Panics
-    /// If `scratch` or `classes` is shorter than `x`.
-    pub fn predict(&self, x: &[[f32; IN]], scratch: &mut [[f32; OUT]], classes: &mut [u8]) {
-        let logits = &mut scratch[..x.len()];
-        self.forward(x, logits);
-        for (c, row) in classes[..x.len()].iter_mut().zip(logits.iter()) {
-            *c = softmax::argmax(row) as u8;
+    /// If `classes` is shorter than `x`.
+    pub fn predict(&self, x: &[[f32; IN]], classes: &mut [u8]) {
+        struct Job<'a, 'm, const IN: usize, const OUT: usize>(
+            &'a ModelView<'m, IN, OUT>,
+            &'a [[f32; IN]],
+            &'a mut [u8],
+        );
+        impl<const IN: usize, const OUT: usize> Kernel for Job<'_, '_, IN, OUT> {
+            type Output = ();
+            #[inline(always)]
+            fn run<S: Simd>(self, s: S) {
+                let Job(model, x, classes) = self;
+                predict_with(s, model.weights, model.bias, 1.0, x, classes);
+            }
         }
+        Isa::current().dispatch(Job(self, x, classes));
     }
 
     /// The class probabilities of one example, `softmax(x W + b)`.
@@ -202,32 +311,31 @@ impl<const IN: usize, const OUT: usize> ModelView<'_, IN, OUT> {
     }
 
     /// The most probable class of one example.
-    pub fn classify(&self, x: &[f32; IN]) -> usize {
-        let mut row = [[0.0; OUT]];
-        self.forward(core::slice::from_ref(x), &mut row);
-        softmax::argmax(&row[0])
+    pub fn classify(&self, x: &[f32; IN]) -> u8 {
+        let mut class = [0];
+        self.predict(core::slice::from_ref(x), &mut class);
+        class[0]
     }
 
-    /// Summed loss and number correct over all of `(x, y)`, in blocks of
-    /// 64 rows whose logits live on the stack (2.5 KiB for ten classes).
+    /// Summed loss and confusion counts over all of `(x, y)`.
     ///
     /// # Panics
     /// If the lengths differ or a label is `>= OUT`.
-    pub fn evaluate(&self, x: &[[f32; IN]], y: &[u8]) -> Evaluation {
-        assert_eq!(x.len(), y.len(), "one label per example");
-        let mut result = Evaluation::default();
-        let mut logits = [[0.0f32; OUT]; EVAL_ROWS];
-        for (xb, yb) in x.chunks(EVAL_ROWS).zip(y.chunks(EVAL_ROWS)) {
-            let logits = &mut logits[..xb.len()];
-            self.forward(xb, logits);
-            for (row, &label) in logits.iter().zip(yb) {
-                result.correct += usize::from(softmax::argmax(row) == usize::from(label));
+    pub fn evaluate(&self, x: &[[f32; IN]], y: &[u8]) -> Evaluation<OUT> {
+        struct Job<'a, 'm, const IN: usize, const OUT: usize>(
+            &'a ModelView<'m, IN, OUT>,
+            &'a [[f32; IN]],
+            &'a [u8],
+        );
+        impl<const IN: usize, const OUT: usize> Kernel for Job<'_, '_, IN, OUT> {
+            type Output = Evaluation<OUT>;
+            #[inline(always)]
+            fn run<S: Simd>(self, s: S) -> Evaluation<OUT> {
+                let Job(model, x, y) = self;
+                evaluate_with(s, model.weights, model.bias, 1.0, x, y)
             }
-            let loss = cross_entropy::softmax_cross_entropy_grad(logits, yb);
-            result.loss_sum += f64::from(loss);
-            result.count += xb.len();
         }
-        result
+        Isa::current().dispatch(Job(self, x, y))
     }
 }
 
@@ -320,16 +428,58 @@ mod tests {
         let x = [[2.0, 0.0], [0.0, 2.0], [-1.0, -1.0], [1.0, 0.0]];
         let y = [0u8, 1, 2, 1];
         let e = model.evaluate(&x, &y);
-        assert_eq!((e.correct, e.count), (3, 4));
+        assert_eq!((e.correct(), e.count()), (3, 4));
         let p = model.probabilities(&x[0]);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         let want = -f64::from(libm::logf(p[0]));
-        let mut scratch = [[0.0; 3]; 4];
         let mut classes = [0u8; 4];
-        model.predict(&x, &mut scratch, &mut classes);
+        model.predict(&x, &mut classes);
         assert_eq!(classes, [0, 1, 2, 0]);
         let first = model.evaluate(&x[..1], &y[..1]);
         assert!((first.mean_loss() - want).abs() < 1e-6);
         assert_eq!(model.view().classify(&x[1]), 1);
+    }
+
+    /// A case small enough to compute by hand: two classes, logits equal
+    /// to the inputs, so each row's loss is `ln(1 + e^(z_other - z_true))`.
+    #[test]
+    fn evaluation_of_a_hand_computed_case() {
+        let mut model = SoftmaxRegression::<2, 2>::zeroed();
+        model.weights = [[1.0, 0.0], [0.0, 1.0]];
+        let x = [[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [1.0, 1.0], [0.0, 2.0]];
+        let y = [0u8, 1, 1, 0, 0];
+        let e = model.evaluate(&x, &y);
+        // Predicted 0, 1, 0, 0 (the first of a tie), 1.
+        assert_eq!(e.confusion, [[2, 1], [1, 1]]);
+        assert_eq!((e.count(), e.correct()), (5, 3));
+        assert_eq!(e.accuracy(), 0.6);
+        assert_eq!((e.of_class(0), e.of_class(1)), ((3, 2), (2, 1)));
+        let ln1p_exp = |d: f64| (1.0 + d.exp()).ln();
+        let want = ln1p_exp(-2.0) + ln1p_exp(-1.0) + ln1p_exp(2.0) + ln1p_exp(0.0) + ln1p_exp(2.0);
+        assert!((e.loss_sum - want).abs() < 1e-5, "{} vs {want}", e.loss_sum);
+        assert!((e.mean_loss() - want / 5.0).abs() < 1e-6);
+
+        // Merging the two halves gives the whole; merging nothing changes
+        // nothing.
+        let mut merged = model.evaluate(&x[..2], &y[..2]);
+        merged.merge(&model.evaluate(&x[2..], &y[2..]));
+        assert_eq!(merged.confusion, e.confusion);
+        assert!((merged.loss_sum - e.loss_sum).abs() < 1e-6);
+        let before = merged;
+        merged.merge(&Evaluation::default());
+        assert_eq!(merged, before);
+        let empty = Evaluation::<3>::default();
+        assert!(empty.accuracy().is_nan() && empty.mean_loss().is_nan());
+    }
+
+    #[test]
+    fn classify_is_the_argmax_for_every_class() {
+        let mut model = SoftmaxRegression::<3, 3>::zeroed();
+        model.weights = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        for class in 0..3u8 {
+            let mut x = [0.1f32; 3];
+            x[usize::from(class)] = 2.0;
+            assert_eq!(model.view().classify(&x), class);
+        }
     }
 }

@@ -9,8 +9,7 @@
 //! in `f32`, so the output matches TensorFlow's to within rounding.
 
 use crate::fashion_mnist::{PIXELS, RESIZED_PIXELS, RESIZED_SIDE, SIDE};
-use crate::kernels::{load, LANES};
-use wide::f32x16;
+use crate::simd::{Isa, Kernel, Simd, Vector};
 
 /// One output coordinate of a 1-D bilinear resize: the two source
 /// coordinates it blends and the weight of the second.
@@ -257,60 +256,101 @@ pub const GRAM_28_FROM_32: Tridiagonal<SIDE> = gram::<SIDE, RESIZED_SIDE>(&TAPS_
 /// every step ([`fold_resize_into_weights`]) also needs [`unfold_gradient_add`]
 /// and gathers through the taps one weight at a time.
 pub fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
-    let s = &GRAM_28_FROM_32;
-    // A 28-wide row is two 16-lane vectors that overlap: lanes 0..16 and
-    // 12..28. The overlap is computed twice, identically, so no lane needs
-    // masking.
-    const HALVES: [usize; 2] = [0, SIDE - LANES];
-    let rows = |m: &[f32; PIXELS], r: usize| HALVES.map(|p| load(&m[r * SIDE + p..]));
+    struct Job<'a>(&'a [f32; PIXELS], f32, &'a mut [f32; PIXELS]);
+    impl Kernel for Job<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn run<S: Simd>(self, s: S) {
+            gram_add_with(s, self.0, self.1, self.2);
+        }
+    }
+    Isa::current().dispatch(Job(g, scale, w_eff));
+}
+
+/// Where the vectors of a 28-wide row start: whole vectors from 0, and a
+/// last one ending at the row's end that overlaps the one before it (for 16
+/// lanes `0, 12`; for 8 lanes `0, 8, 16, 20`). The overlap is computed
+/// twice, identically, so no lane needs masking.
+const fn row_vectors(lanes: usize) -> ([usize; 4], usize) {
+    assert!(lanes >= 8 && lanes <= SIDE, "a row in at most four vectors");
+    let mut starts = [0; 4];
+    let mut count = 0;
+    while count * lanes + lanes <= SIDE {
+        starts[count] = count * lanes;
+        count += 1;
+    }
+    if count * lanes < SIDE {
+        starts[count] = SIDE - lanes;
+        count += 1;
+    }
+    (starts, count)
+}
+
+/// [`gram_add`] at level `S`.
+#[inline(always)]
+pub(crate) fn gram_add_with<S: Simd>(
+    s: S,
+    g: &[f32; PIXELS],
+    scale: f32,
+    w_eff: &mut [f32; PIXELS],
+) {
+    const MAX_VECTORS: usize = 4;
+    let t = &GRAM_28_FROM_32;
+    let (starts, count) = row_vectors(S::LANES);
+    let starts = &starts[..count];
+    let row_of = |m: &[f32; PIXELS], r: usize| -> [S::Vector; MAX_VECTORS] {
+        core::array::from_fn(|v| match starts.get(v) {
+            Some(&p) => s.load(&m[r * SIDE + p..]),
+            None => s.zero(),
+        })
+    };
     // Down each column first: H = (T^T T) G, one whole row at a time. H's
     // rows get a zero on either side, so the pass along rows below is the
     // same three-term sum everywhere. (Rows first, the other order, reads
     // each freshly written row back one lane off, which the store buffer
-    // cannot forward: 5.8 us a step for the ten classes against 2.2 us,
-    // `cargo bench --bench kernels -- fold_step`.)
+    // cannot forward.)
     let mut h = [[0.0f32; SIDE + 2]; SIDE];
+    let none = [s.zero(); MAX_VECTORS];
     for (r, h_row) in h.iter_mut().enumerate() {
-        let here = rows(g, r);
-        let up = if r > 0 {
-            rows(g, r - 1)
-        } else {
-            [f32x16::ZERO; 2]
-        };
-        let down = if r + 1 < SIDE {
-            rows(g, r + 1)
-        } else {
-            [f32x16::ZERO; 2]
-        };
+        let here = row_of(g, r);
+        let up = if r > 0 { row_of(g, r - 1) } else { none };
+        let down = if r + 1 < SIDE { row_of(g, r + 1) } else { none };
         let (b, d, a) = (
-            f32x16::splat(s.below[r]),
-            f32x16::splat(s.diagonal[r]),
-            f32x16::splat(s.above[r]),
+            s.splat(t.below[r]),
+            s.splat(t.diagonal[r]),
+            s.splat(t.above[r]),
         );
-        for (half, &p) in HALVES.iter().enumerate() {
-            let sum = b * up[half] + d * here[half] + a * down[half];
-            h_row[p + 1..p + 1 + LANES].copy_from_slice(&sum.to_array());
+        for (v, &p) in starts.iter().enumerate() {
+            let sum = b * up[v] + d * here[v] + a * down[v];
+            sum.store(&mut h_row[p + 1..]);
         }
     }
-    // Then along each row: H (T^T T), added to the folded weights. Both
-    // halves are read before either is written, as they share four weights.
-    let coefficients = |c: &[f32; SIDE]| HALVES.map(|p| load(&c[p..]));
+    // Then along each row: H (T^T T), added to the folded weights. Every
+    // vector of a row is read before any is written, as they overlap.
+    let coefficients = |c: &[f32; SIDE]| -> [S::Vector; MAX_VECTORS] {
+        core::array::from_fn(|v| match starts.get(v) {
+            Some(&p) => s.load(&c[p..]),
+            None => s.zero(),
+        })
+    };
     let (below, diagonal, above) = (
-        coefficients(&s.below),
-        coefficients(&s.diagonal),
-        coefficients(&s.above),
+        coefficients(&t.below),
+        coefficients(&t.diagonal),
+        coefficients(&t.above),
     );
-    let scale = f32x16::splat(scale);
+    let scale = s.splat(scale);
     for (w_row, h_row) in w_eff.chunks_exact_mut(SIDE).zip(&h) {
-        let updated: [f32x16; 2] = core::array::from_fn(|half| {
-            let p = HALVES[half];
-            let sum = below[half] * load(&h_row[p..])
-                + diagonal[half] * load(&h_row[p + 1..])
-                + above[half] * load(&h_row[p + 2..]);
-            load(&w_row[p..]) + scale * sum
+        let updated: [S::Vector; MAX_VECTORS] = core::array::from_fn(|v| match starts.get(v) {
+            Some(&p) => {
+                let sum = below[v] * s.load(&h_row[p..])
+                    + diagonal[v] * s.load(&h_row[p + 1..])
+                    + above[v] * s.load(&h_row[p + 2..]);
+                s.load(&w_row[p..]) + scale * sum
+            }
+            None => s.zero(),
         });
-        for (&p, v) in HALVES.iter().zip(updated) {
-            w_row[p..p + LANES].copy_from_slice(&v.to_array());
+        for (v, &p) in starts.iter().enumerate() {
+            updated[v].store(&mut w_row[p..]);
         }
     }
 }
@@ -407,8 +447,19 @@ mod tests {
         }
     }
 
+    level_test! {
+        fn gram_add_is_unfold_then_fold<S>(s) {
+            gram_add_against_the_long_way(s);
+        }
+    }
+
     #[test]
-    fn gram_add_is_unfold_then_fold() {
+    fn row_vectors_cover_a_row() {
+        assert_eq!(row_vectors(16), ([0, 12, 0, 0], 2));
+        assert_eq!(row_vectors(8), ([0, 8, 16, 20], 4));
+    }
+
+    fn gram_add_against_the_long_way<S: Simd>(s: S) {
         // R^T (R g) the long way round, against the tridiagonal shortcut.
         let mut rng = crate::Rng::seed_from_u64(72);
         for _ in 0..20 {
@@ -424,7 +475,7 @@ mod tests {
             for (w, v) in want.iter_mut().zip(&w_eff) {
                 *w += v;
             }
-            gram_add(&g, scale, &mut w_eff);
+            gram_add_with(s, &g, scale, &mut w_eff);
             for (got, want) in w_eff.iter().zip(&want) {
                 assert!(
                     (got - want).abs() <= 1e-5 * (1.0 + scale.abs()),

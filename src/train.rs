@@ -1,153 +1,201 @@
-//! Minibatch SGD on raw pixels, with the resize folded into the weights and
-//! each batch split into a fixed number of shards.
+//! Training: the chapter's minibatch SGD, run on raw pixels (feature `std`).
 //!
-//! [`SoftmaxRegression::sgd_step`] is the chapter's step on prepared inputs.
-//! Training on Fashion-MNIST can do less work for the same result:
+//! [`fit`] is the chapter's training loop: initialise `W ~ N(0, sigma^2)`,
+//! then for every epoch shuffle the examples, take one SGD step per
+//! minibatch and evaluate on the validation set. [`Trainer`] takes the
+//! steps. One batch, top to bottom, is [`batch_step`]:
 //!
-//! - **No resized copy of the data.** The chapter's resize is linear,
-//!   `x_32 = R x_28`, so `W . x_32 = (R^T W) . x_28`. Training folds the
-//!   weights into 784-input weights `W_eff = R^T W`
-//!   ([`crate::resize::fold_resize_into_weights`]) and runs every batch on
-//!   its 784 raw pixels; the data read per image drops from 4096 bytes
-//!   (1024 `f32`) to 784 (`u8`). A step's gradient `g` with respect to
-//!   `W_eff` is `R g` with respect to `W`
-//!   ([`crate::resize::unfold_gradient_add`]), which moves `W_eff` by
-//!   `R^T R g` ([`crate::resize::gram_add`]): [`FoldedModel`] updates the
-//!   folded weights that way and unfolds the summed updates into the model
-//!   once an epoch. The model and its updates are those of the 1024-input
-//!   model.
-//! - **Shards.** A batch is cut into [`SHARDS`] equal parts whose gradients
-//!   are computed independently and summed in shard order. Threads can take
-//!   a shard each, and because the split and the order of the sum never
-//!   depend on the number of threads, the trained model is bit-identical
-//!   whether one thread or two did the work.
+//! 1. The batch's rows are picked by index from the images as they lie (the
+//!    memory-mapped file), never copied, and cut into [`Execution::shards`]
+//!    equal shards. For each shard ([`shard_gradient`]): the logits
+//!    `X W + b` on the folded weights ([`matmul::logits`]), then the fused
+//!    softmax + cross-entropy, which leaves `G = softmax - onehot(y)` in place
+//!    of the logits ([`cross_entropy::softmax_cross_entropy_grad`]), then
+//!    `grad_W = X^T G` ([`matmul::weight_gradient`]) and `grad_b` = the
+//!    column sums of `G` ([`sum::column_sums`]).
+//! 2. The shards' gradients are summed in a fixed tree order ([`tree_sum`]).
+//! 3. The step `p <- p - lr * grad / n` ([`InTraining::step`]).
+//!
+//! The weights the kernels read are the model's with the resize and the
+//! 1/255 pixel scale folded in ([`PixelModel`]): `W_eff = R^T W / 255`, 784
+//! per class. A step moves the model's weights by `c R g` (`c = -lr / n`,
+//! `g` the gradient with respect to `W_eff`) and so `W_eff` by `c R^T R g`,
+//! which `resize::gram_add` applies in place in two three-term passes; the
+//! steps' `c g` are summed and unfolded into the 32x32 model once an epoch.
+//! It is the chapter's update rounded in another order, and
+//! `tests/golden.rs` checks it against TensorFlow's own trajectory.
+//!
+//! **Shards and threads.** Each shard's gradient is computed on its own and
+//! the shards are summed in the same tree order whoever computed them, so a
+//! model is the same to the bit for any number of threads from 1 to the
+//! shard count. With several threads, each keeps its own copy of the model
+//! in training and takes every step itself from all shards' gradients: the
+//! copies stay equal, the threads meet once a batch, and no thread writes
+//! memory another reads during a step. The shard count is part of the
+//! numerics (a different tree rounds differently); the thread count and the
+//! SIMD level's choice of thread are not.
 
-use crate::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS, RESIZED_SIDE, SIDE};
-use crate::kernels::{self, cross_entropy, matmul, softmax, sum, Picked};
+use crate::barrier::SpinBarrier;
+use crate::fashion_mnist::{Examples, InputMap, CLASSES, PIXELS};
+use crate::kernels::{cross_entropy, matmul, sum, Picked};
 use crate::model::{Evaluation, SoftmaxRegression};
-use crate::resize;
+use crate::pixel_model::PixelModel;
+use crate::simd::{Isa, Kernel, Simd, Unavailable};
+use crate::Rng;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{ControlFlow, Range};
+use std::boxed::Box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
+use std::thread;
+use std::vec::Vec;
 
-/// Shards each batch is split into: one per core of a 2-core machine. Fixed,
-/// so results do not depend on how many threads run them.
-pub const SHARDS: usize = 2;
-
-/// How an image's 784 raw pixels become the model's `IN` inputs. The map
-/// is linear, so instead of applying it to every image, training folds it
-/// into the weights.
-pub trait InputMap<const IN: usize> {
-    /// Side of the square image the model's inputs form.
-    const IMAGE_SIDE: usize;
-
-    /// The map itself: pixels (scaled by 1/255) to model inputs.
-    fn map(pixels: &[u8; PIXELS], inputs: &mut [f32; IN]);
-
-    /// `w_eff = scale * M^T w`: weights on the raw pixels equivalent to `w`
-    /// on the mapped inputs, times `scale` (the trainer passes 1/255, so the
-    /// folded weights apply to raw `u8` pixels).
-    fn fold(w: &[f32; IN], scale: f32, w_eff: &mut [f32; PIXELS]);
-
-    /// `w += scale * M g`: a gradient with respect to the folded weights
-    /// taken back to the model's weights.
-    fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; IN]);
-
-    /// `w_eff += scale * M^T M g`: what [`InputMap::unfold_add`] followed by
-    /// [`InputMap::fold`] does to the folded weights, in one cheaper pass.
-    fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]);
+/// The chapter's `batch_size` and `lr`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sgd {
+    /// Examples per step (the last batch of an epoch may be smaller).
+    pub batch_size: usize,
+    /// Learning rate: `p <- p - lr * grad`.
+    pub lr: f32,
 }
 
-/// The 28x28 model: inputs are the pixels themselves (784 inputs).
-#[derive(Clone, Copy, Debug)]
-pub struct Native;
-
-impl InputMap<PIXELS> for Native {
-    const IMAGE_SIDE: usize = SIDE;
-
-    fn map(pixels: &[u8; PIXELS], inputs: &mut [f32; PIXELS]) {
-        resize::scale_28(pixels, inputs);
-    }
-
-    fn fold(w: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
-        for (e, v) in w_eff.iter_mut().zip(w) {
-            *e = scale * v;
+impl Default for Sgd {
+    /// The chapter's: batch size 256, learning rate 0.1.
+    fn default() -> Self {
+        Sgd {
+            batch_size: 256,
+            lr: 0.1,
         }
     }
+}
 
-    fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; PIXELS]) {
-        for (w, g) in w.iter_mut().zip(g) {
-            *w += scale * g;
+/// The shard count the crate uses unless told otherwise.
+pub const DEFAULT_SHARDS: usize = 2;
+
+/// The most shards a batch can be cut into.
+pub const MAX_SHARDS: usize = 64;
+
+/// How the arithmetic of each step is laid out on the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Execution {
+    /// Parts each batch is cut into, whose gradients are summed in a fixed
+    /// tree order: a power of two up to [`MAX_SHARDS`]. Part of the
+    /// numerics: another shard count rounds differently.
+    pub shards: usize,
+    /// Threads: a power of two up to `shards`. The results do not depend
+    /// on it.
+    pub threads: usize,
+    /// The SIMD level the kernels run at. Levels round differently (see
+    /// [`crate::simd`]).
+    pub isa: Isa,
+}
+
+impl Default for Execution {
+    /// [`DEFAULT_SHARDS`] shards on one thread, at [`Isa::current`].
+    fn default() -> Self {
+        Execution {
+            shards: DEFAULT_SHARDS,
+            threads: 1,
+            isa: Isa::current(),
         }
     }
+}
 
-    fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
-        Self::unfold_add(g, scale, w_eff);
+impl Execution {
+    /// The most threads that can share `shards` shards when `available`
+    /// cores are free: the largest power of two up to both.
+    pub fn threads_for(shards: usize, available: usize) -> usize {
+        let most = shards.min(available).max(1);
+        1 << most.ilog2()
     }
 }
 
-/// The chapter's model: images resized to 32x32 (1024 inputs).
-#[derive(Clone, Copy, Debug)]
-pub struct Resized;
-
-impl InputMap<RESIZED_PIXELS> for Resized {
-    const IMAGE_SIDE: usize = RESIZED_SIDE;
-
-    fn map(pixels: &[u8; PIXELS], inputs: &mut [f32; RESIZED_PIXELS]) {
-        resize::resize_28_to_32(pixels, inputs);
-    }
-
-    fn fold(w: &[f32; RESIZED_PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
-        resize::fold_resize_into_weights(w, scale, w_eff);
-    }
-
-    fn unfold_add(g: &[f32; PIXELS], scale: f32, w: &mut [f32; RESIZED_PIXELS]) {
-        resize::unfold_gradient_add(g, scale, w);
-    }
-
-    fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
-        resize::gram_add(g, scale, w_eff);
-    }
+/// Settings [`Trainer::new`] refuses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SettingsError {
+    /// The batch size is 0.
+    BatchSize,
+    /// The learning rate is not a finite number.
+    LearningRate(f32),
+    /// The shard count is not a power of two in `1..=MAX_SHARDS`.
+    Shards(usize),
+    /// The thread count is not a power of two in `1..=shards`.
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// The shard count.
+        shards: usize,
+    },
+    /// This CPU cannot run the SIMD level.
+    Isa(Unavailable),
 }
 
-/// Labelled examples as raw pixels, e.g. straight from memory-mapped IDX
-/// files.
-#[derive(Clone, Copy, Debug)]
-pub struct Examples<'a> {
-    /// One 28x28 image per example, row-major.
-    pub images: &'a [[u8; PIXELS]],
-    /// One label per example, each `< CLASSES`.
-    pub labels: &'a [u8],
-}
-
-/// A model with its input map folded in: 784 weights per class on raw
-/// pixels, the 1/255 scale included. Cache-line aligned: the kernels run
-/// measurably slower when weight rows straddle lines.
-#[derive(Clone, Debug)]
-#[repr(C, align(64))]
-pub struct Folded {
-    /// `W_eff / 255`, class-major.
-    pub weights: [[f32; PIXELS]; CLASSES],
-    /// The model's bias, unchanged by folding.
-    pub bias: [f32; CLASSES],
-}
-
-impl Folded {
-    /// All zero; fill with [`Folded::fold_from`].
-    pub const fn zeroed() -> Self {
-        Folded {
-            weights: [[0.0; PIXELS]; CLASSES],
-            bias: [0.0; CLASSES],
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettingsError::BatchSize => f.write_str("the batch size must be at least 1"),
+            SettingsError::LearningRate(lr) => {
+                write!(f, "the learning rate must be a finite number, not {lr}")
+            }
+            SettingsError::Shards(n) => write!(
+                f,
+                "the shard count must be a power of two from 1 to {MAX_SHARDS}, not {n}"
+            ),
+            SettingsError::Threads { threads, shards } => write!(
+                f,
+                "the thread count must be a power of two from 1 to the shard count \
+                 ({shards}), not {threads}"
+            ),
+            SettingsError::Isa(e) => e.fmt(f),
         }
     }
+}
 
-    /// Folds `model`'s input map and the 1/255 pixel scale into these weights.
-    pub fn fold_from<const IN: usize, M: InputMap<IN>>(
-        &mut self,
-        model: &SoftmaxRegression<IN, CLASSES>,
-    ) {
-        for (w_eff, w) in self.weights.iter_mut().zip(&model.weights) {
-            M::fold(w, 1.0 / 255.0, w_eff);
+impl core::error::Error for SettingsError {}
+
+/// Why training stopped before the end of an epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stop {
+    /// A batch's loss was NaN or infinite: the step size is too large for
+    /// the data, or the arithmetic overflowed (e.g. a naive softmax). The
+    /// model is left as it was before the epoch.
+    Diverged {
+        /// 0-based index of the batch in its epoch.
+        batch: usize,
+        /// Its mean loss.
+        loss: f32,
+    },
+    /// The step callback asked to stop after this batch.
+    Requested {
+        /// 0-based index of the last batch taken.
+        batch: usize,
+    },
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Diverged { batch, loss } => write!(
+                f,
+                "the loss of batch {} was {loss}: training diverged",
+                batch + 1
+            ),
+            Stop::Requested { batch } => write!(f, "stopped after batch {}", batch + 1),
         }
-        self.bias = model.bias;
     }
+}
+
+/// What the step callback of [`Trainer::train_epoch`] hears after each
+/// step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// 0-based index of the batch in the epoch.
+    pub batch: usize,
+    /// Batches in the epoch.
+    pub batches: usize,
+    /// The batch's mean loss, taken before its update.
+    pub loss: f32,
 }
 
 /// A shard's contribution to a step: its summed loss and the gradient of
@@ -155,7 +203,7 @@ impl Folded {
 #[derive(Clone, Debug)]
 #[repr(C, align(64))]
 pub struct ShardGradient {
-    /// Gradient with respect to [`Folded::weights`].
+    /// Gradient with respect to [`PixelModel::weights`].
     pub weights: [[f32; PIXELS]; CLASSES],
     /// Gradient with respect to the bias.
     pub bias: [f32; CLASSES],
@@ -174,170 +222,93 @@ impl ShardGradient {
     }
 }
 
-/// Scratch space for one shard of at most `rows` examples: its labels,
-/// gathered, and its logits (which become the gradient of the loss with
-/// respect to the logits).
-pub struct ShardScratch<'a> {
-    /// One label per example.
-    pub labels: &'a mut [u8],
-    /// One row of logits per example.
-    pub logits: &'a mut [[f32; CLASSES]],
-}
-
-/// The range of rows shard `shard` of a batch of `n` takes: as equal as
-/// possible, the first shards one longer when `n` does not divide.
-pub fn shard_range(n: usize, shard: usize) -> core::ops::Range<usize> {
-    let base = n / SHARDS;
-    let extra = n % SHARDS;
-    let start = shard * base + shard.min(extra);
-    let len = base + usize::from(shard < extra);
-    start..start + len
-}
-
-/// Forward and backward pass of one shard: `out` gets the summed loss of
-/// the examples `rows` of `data` and the gradient of that sum.
+/// A model in training: the folded weights every step updates in place,
+/// and the part of the model's own update not yet applied to it.
 ///
-/// `next` names the rows this thread will work on next (its shard of the
-/// next batch), which are requested from memory while the gradient, a pass
-/// over data already in cache, is computed. Shuffled rows lie anywhere in
-/// the 47 MB of training images, beyond the caches, so otherwise the next
-/// forward pass would wait out a memory latency for each.
-pub fn shard_gradient(
-    folded: &Folded,
-    data: Examples<'_>,
-    rows: &[u32],
-    next: &[u32],
-    scratch: &mut ShardScratch<'_>,
-    out: &mut ShardGradient,
-) {
-    let n = rows.len();
-    let y = &mut scratch.labels[..n];
-    let logits = &mut scratch.logits[..n];
-    for (label, &row) in y.iter_mut().zip(rows) {
-        *label = data.labels[row as usize];
-    }
-    // The kernels read the shard's shuffled rows where they lie, already
-    // requested into L2 by the previous shard; the 1/255 scale lives in the
-    // folded weights. (Copying the rows into one block first took 10% of a
-    // run, most of it waiting on memory; without the prefetch, reading them
-    // in place waited just as long.)
-    matmul::logits_u8_picked(
-        data.images,
-        rows,
-        &folded.weights,
-        &folded.bias,
-        1.0,
-        logits,
-    );
-    out.loss_sum = cross_entropy::softmax_cross_entropy_grad(logits, y);
-    // Issued in one go: spread between blocks of the forward pass instead,
-    // 10 epochs on one thread measured slower (0.245-0.258 s against
-    // 0.234-0.241 s).
-    Picked {
-        from: data.images,
-        rows: next,
-    }
-    .prefetch_all();
-    matmul::weight_gradient_u8_picked(data.images, rows, logits, &mut out.weights);
-    out.bias = sum::column_sums(logits);
-}
-
-/// A model in training: its folded weights, which every step updates in
-/// place, and the part of the model's own update not yet applied to it.
-///
-/// A step changes the model's weights by `W += c R g` (`c = -lr / n`, `g` the
-/// batch's gradient with respect to the folded weights, `R` the input map
-/// with its 1/255), and so the folded weights by `W_eff += c R^T R g`. The
-/// second is cheaper than unfolding `g` and folding all of `W` again, and
-/// the first can wait: the steps' `c g` are summed on the 784-pixel grid and
-/// unfolded once, when the model is wanted ([`FoldedModel::unfold_into`]).
-/// Both are the same updates as the chapter's step, rounded in a different
-/// order; refolding from the model at each [`FoldedModel::fold_from`] keeps
-/// that rounding from building up.
+/// A step changes the model's weights by `W += c R g` (`c = -lr / n`, `g`
+/// the batch's gradient with respect to the folded weights, `R` the input
+/// map with its 1/255), and so the folded weights by `W_eff += c R^T R g`.
+/// The second is cheaper than unfolding `g` and folding all of `W` again,
+/// and the first can wait: the steps' `c g` are summed on the 784-pixel grid
+/// and unfolded once an epoch ([`InTraining::unfold_into`]). Folding anew
+/// from the model at every epoch keeps the rounding of the in-place updates
+/// from building up.
 #[derive(Clone, Debug)]
 #[repr(C, align(64))]
-pub struct FoldedModel {
+struct InTraining {
     /// What the kernels run with.
-    pub folded: Folded,
+    pixels: PixelModel,
     /// `sum c g` over the steps since the last fold, not yet in the model.
     pending: [[f32; PIXELS]; CLASSES],
 }
 
-impl FoldedModel {
-    /// All zero; fill with [`FoldedModel::fold_from`].
-    pub const fn zeroed() -> Self {
-        FoldedModel {
-            folded: Folded::zeroed(),
+impl InTraining {
+    fn zeroed() -> Self {
+        InTraining {
+            pixels: PixelModel::zeroed(),
             pending: [[0.0; PIXELS]; CLASSES],
         }
     }
 
     /// Starts from `model`: folds its weights, with nothing pending.
-    pub fn fold_from<const IN: usize, M: InputMap<IN>>(
+    fn fold_from<const IN: usize, M: InputMap<IN>>(
         &mut self,
         model: &SoftmaxRegression<IN, CLASSES>,
     ) {
-        self.folded.fold_from::<IN, M>(model);
+        self.pixels.fold_from::<IN, M>(model);
         for row in self.pending.iter_mut() {
             row.fill(0.0);
         }
     }
 
-    /// Sums the shards' gradients in shard order and takes the SGD step
-    /// `p <- p - lr * grad / n` of the model on the folded weights and the
-    /// bias; returns the summed loss. The shards are only read, so several
-    /// copies of a model can each take the same step from the same shards.
-    ///
-    /// # Panics
-    /// If `shards` is empty.
-    pub fn step<const IN: usize, M: InputMap<IN>>(
+    /// Sums the shards' gradients in tree order and takes the SGD step
+    /// `p <- p - lr * grad / n` on the folded weights and the bias; returns
+    /// the summed loss. The shards are only read, so several copies of a
+    /// model can each take the same step from the same shards.
+    #[inline(always)]
+    fn step<S: Simd, const IN: usize, M: InputMap<IN>>(
         &mut self,
+        s: S,
         shards: &[&ShardGradient],
         n: usize,
         lr: f32,
     ) -> f32 {
-        let (first, rest) = shards.split_first().expect("at least one shard");
         let c = -lr / n as f32;
         // The kernels' weights are W_eff / 255, so they move by
         // c R^T R g / 255^2: one 1/255 from each of R^T and R.
         let gram_scale = c / (255.0 * 255.0);
         let mut g = [0.0f32; PIXELS];
         for (j, (w_eff, pending)) in self
-            .folded
+            .pixels
             .weights
             .iter_mut()
             .zip(self.pending.iter_mut())
             .enumerate()
         {
-            g.copy_from_slice(&first.weights[j]);
-            for shard in rest {
-                for (a, b) in g.iter_mut().zip(&shard.weights[j]) {
-                    *a += b;
-                }
-            }
-            M::gram_add(&g, gram_scale, w_eff);
+            tree_sum(shards, |shard| &shard.weights[j], &mut g);
+            M::gram_add(s, &g, gram_scale, w_eff);
             for (p, g) in pending.iter_mut().zip(&g) {
                 *p += c * g;
             }
         }
-        let mut loss_sum = first.loss_sum;
-        let mut bias = first.bias;
-        for shard in rest {
-            for (a, b) in bias.iter_mut().zip(&shard.bias) {
-                *a += b;
-            }
-            loss_sum += shard.loss_sum;
-        }
-        for (b, g) in self.folded.bias.iter_mut().zip(&bias) {
+        let mut bias = [0.0f32; CLASSES];
+        tree_sum(shards, |shard| &shard.bias, &mut bias);
+        for (b, g) in self.pixels.bias.iter_mut().zip(&bias) {
             *b += c * g;
         }
-        loss_sum
+        let mut loss = [0.0f32; 1];
+        tree_sum(
+            shards,
+            |shard| core::array::from_ref(&shard.loss_sum),
+            &mut loss,
+        );
+        loss[0]
     }
 
     /// Brings `model` up to date: unfolds the pending update into its
     /// weights (`W += R sum c g`, the 1/255 included) and takes the bias.
     /// Leaves nothing pending; the folded weights stay as they are.
-    pub fn unfold_into<const IN: usize, M: InputMap<IN>>(
+    fn unfold_into<const IN: usize, M: InputMap<IN>>(
         &mut self,
         model: &mut SoftmaxRegression<IN, CLASSES>,
     ) {
@@ -345,33 +316,1064 @@ impl FoldedModel {
             M::unfold_add(pending, 1.0 / 255.0, w);
             pending.fill(0.0);
         }
-        model.bias = self.folded.bias;
+        model.bias = self.pixels.bias;
     }
 }
 
-/// Loss and accuracy of the folded model on examples `rows` of `data`.
-pub fn evaluate_rows(
-    folded: &Folded,
-    data: Examples<'_>,
-    rows: core::ops::Range<usize>,
-) -> Evaluation {
-    const BLOCK: usize = 64;
-    let mut result = Evaluation::default();
-    let mut logits = [[0.0f32; CLASSES]; BLOCK];
-    let (images, labels) = (&data.images[rows.clone()], &data.labels[rows]);
-    let mut blocks = images.chunks(BLOCK).zip(labels.chunks(BLOCK)).peekable();
-    while let Some((xb, yb)) = blocks.next() {
-        // Request the next block while this one is computed.
-        if let Some((next, _)) = blocks.peek() {
-            kernels::prefetch_block(next);
+/// `out = ` the sum of `part(p)` over `parts`, added as a balanced binary
+/// tree in order: `(p0 + p1) + (p2 + p3)` for four. Any set of whole subtrees
+/// can be summed first, by another thread, without changing a bit.
+///
+/// # Panics
+/// If `parts` is empty, or the parts are shorter than `out`.
+fn tree_sum<P, const N: usize>(parts: &[P], part: impl Fn(&P) -> &[f32; N], out: &mut [f32; N]) {
+    fn go<P, const N: usize>(parts: &[P], part: &dyn Fn(&P) -> &[f32; N], out: &mut [f32; N]) {
+        match parts {
+            [] => panic!("nothing to sum"),
+            [one] => out.copy_from_slice(part(one)),
+            [a, b] => {
+                for ((o, x), y) in out.iter_mut().zip(part(a)).zip(part(b)) {
+                    *o = x + y;
+                }
+            }
+            _ => {
+                let (left, right) = parts.split_at(parts.len() / 2);
+                go(left, part, out);
+                let mut right_sum = [0.0f32; N];
+                go(right, part, &mut right_sum);
+                for (o, r) in out.iter_mut().zip(&right_sum) {
+                    *o += r;
+                }
+            }
         }
-        let logits = &mut logits[..xb.len()];
-        matmul::logits_u8(xb, &folded.weights, &folded.bias, 1.0, logits);
-        for (row, &label) in logits.iter().zip(yb) {
-            result.correct += usize::from(softmax::argmax(row) == usize::from(label));
-        }
-        result.loss_sum += f64::from(cross_entropy::softmax_cross_entropy_grad(logits, yb));
-        result.count += xb.len();
     }
-    result
+    go(parts, &part, out);
+}
+
+/// [`tree_sum`] over whole shard gradients.
+fn tree_sum_shards(parts: &[&ShardGradient], out: &mut ShardGradient) {
+    for j in 0..CLASSES {
+        tree_sum(parts, |shard| &shard.weights[j], &mut out.weights[j]);
+    }
+    tree_sum(parts, |shard| &shard.bias, &mut out.bias);
+    let mut loss = [0.0f32; 1];
+    tree_sum(
+        parts,
+        |shard| core::array::from_ref(&shard.loss_sum),
+        &mut loss,
+    );
+    out.loss_sum = loss[0];
+}
+
+/// Forward and backward pass of one shard: `out` gets the summed loss of
+/// the examples `rows` of `data` and the gradient of that sum.
+///
+/// `next` names the rows this thread works on next, which are requested
+/// from memory while the gradient, a pass over rows already in cache, is
+/// computed: shuffled rows lie anywhere in the 47 MB of training images,
+/// beyond the caches, and the next forward pass would otherwise wait out a
+/// memory latency for each.
+#[inline(always)]
+fn shard_gradient<S: Simd>(
+    s: S,
+    pixels: &PixelModel,
+    data: Examples<'_>,
+    rows: &[u32],
+    next: &[u32],
+    scratch: &mut Scratch,
+    out: &mut ShardGradient,
+) {
+    let n = rows.len();
+    let y = &mut scratch.labels[..n];
+    let g = &mut scratch.logits[..n];
+    for (label, &row) in y.iter_mut().zip(rows) {
+        *label = data.labels[row as usize];
+    }
+    // The 1/255 pixel scale lives in the folded weights.
+    let x = Picked {
+        from: data.images,
+        rows,
+    };
+    matmul::logits_with(s, &x, &pixels.weights, &pixels.bias, 1.0, g);
+    out.loss_sum = cross_entropy::softmax_cross_entropy_grad_with(s, g, y);
+    Picked {
+        from: data.images,
+        rows: next,
+    }
+    .prefetch_all();
+    matmul::gradient_with::<S, u8, _, PIXELS, CLASSES, false>(s, &x, g, 1.0, &mut out.weights);
+    out.bias = sum::column_sums_with(s, g);
+}
+
+/// A shard's labels, gathered, and its logits (which become `G`).
+struct Scratch {
+    labels: Vec<u8>,
+    logits: Vec<[f32; CLASSES]>,
+}
+
+/// Which rows each shard of each batch of an epoch takes.
+#[derive(Clone, Copy, Debug)]
+struct Layout<'a> {
+    order: &'a [u32],
+    batch_size: usize,
+    shards: usize,
+    threads: usize,
+}
+
+impl<'a> Layout<'a> {
+    fn batches(&self) -> usize {
+        self.order.len().div_ceil(self.batch_size)
+    }
+
+    fn batch(&self, b: usize) -> &'a [u32] {
+        let start = (b * self.batch_size).min(self.order.len());
+        &self.order[start..(start + self.batch_size).min(self.order.len())]
+    }
+
+    /// Rows of shard `shard` of batch `b`: as equal as possible, the first
+    /// shards one longer when the batch does not divide; none past the last
+    /// batch.
+    fn rows(&self, b: usize, shard: usize) -> &'a [u32] {
+        let batch = self.batch(b);
+        let (base, extra) = (batch.len() / self.shards, batch.len() % self.shards);
+        let start = shard * base + shard.min(extra);
+        &batch[start..start + base + usize::from(shard < extra)]
+    }
+
+    /// The shards thread `thread` computes: a whole subtree of the sum.
+    fn shards_of(&self, thread: usize) -> Range<usize> {
+        let per_thread = self.shards / self.threads;
+        thread * per_thread..(thread + 1) * per_thread
+    }
+
+    /// The rows `thread` computes after shard `shard` of batch `b`.
+    fn next_rows(&self, b: usize, shard: usize, thread: usize) -> &'a [u32] {
+        let mine = self.shards_of(thread);
+        if shard + 1 < mine.end {
+            self.rows(b, shard + 1)
+        } else {
+            self.rows(b + 1, mine.start)
+        }
+    }
+
+    fn max_shard_rows(&self) -> usize {
+        self.batch_size.min(self.order.len()).div_ceil(self.shards)
+    }
+}
+
+/// One thread's part of training: its own copy of the model in training
+/// and its scratch space.
+struct Replica {
+    model: InTraining,
+    /// Gradients of the shards this thread computes, before they are summed.
+    shards: Vec<ShardGradient>,
+    scratch: Scratch,
+}
+
+impl Replica {
+    fn new() -> Box<Self> {
+        Box::new(Replica {
+            model: InTraining::zeroed(),
+            shards: Vec::new(),
+            scratch: Scratch {
+                labels: Vec::new(),
+                logits: Vec::new(),
+            },
+        })
+    }
+
+    /// Sizes the buffers for `layout`'s batches and this thread's shards.
+    fn prepare(&mut self, layout: &Layout<'_>) {
+        let rows = layout.max_shard_rows();
+        self.scratch.labels.resize(rows, 0);
+        self.scratch.logits.resize(rows, [0.0; CLASSES]);
+        let mine = layout.shards / layout.threads;
+        self.shards.resize_with(mine, ShardGradient::zeroed);
+    }
+}
+
+/// What the threads of an epoch share: one buffer per thread for the sum of
+/// its shards, twice over (batch parity), so that a fast thread can write
+/// batch `b + 1`'s while a slow one still reads batch `b`'s; the barrier;
+/// and the batch after which the first thread asked everyone to stop
+/// (`usize::MAX` while nobody has). It names a batch, not just "stop", so
+/// that a thread still on the batch it was set in cannot take it for its
+/// own.
+struct Meeting {
+    sums: [Vec<RwLock<ShardGradient>>; 2],
+    barrier: SpinBarrier,
+    stop_after: AtomicUsize,
+}
+
+/// One batch on one thread, top to bottom: the thread's shards' gradients,
+/// their sum with every other thread's, and the step. Returns the batch's
+/// summed loss, or `None` when another thread asked to stop.
+#[inline(always)]
+fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
+    s: S,
+    replica: &mut Replica,
+    data: Examples<'_>,
+    layout: &Layout<'_>,
+    lr: f32,
+    b: usize,
+    thread: usize,
+    meeting: Option<&Meeting>,
+) -> Option<f32> {
+    let n = layout.batch(b).len();
+    let Replica {
+        model,
+        shards,
+        scratch,
+    } = replica;
+    let mine = layout.shards_of(thread);
+    let Some(meeting) = meeting else {
+        // One thread: it computes every shard and sums them itself.
+        for (shard, out) in mine.zip(shards.iter_mut()) {
+            let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
+            shard_gradient(s, &model.pixels, data, rows, next, scratch, out);
+        }
+        let parts: Vec<&ShardGradient> = shards.iter().collect();
+        return Some(model.step::<S, IN, M>(s, &parts, n, lr));
+    };
+    {
+        let mut sum = meeting.sums[b % 2][thread].write().unwrap();
+        for (shard, out) in mine.clone().zip(shards.iter_mut()) {
+            let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
+            shard_gradient(s, &model.pixels, data, rows, next, scratch, out);
+        }
+        let parts: Vec<&ShardGradient> = shards.iter().collect();
+        tree_sum_shards(&parts, &mut sum);
+    }
+    meeting.barrier.wait(); // every thread's sum of batch `b` is written
+    if meeting.stop_after.load(Ordering::Acquire) < b {
+        return None;
+    }
+    let held: Vec<_> = meeting.sums[b % 2]
+        .iter()
+        .map(|sum| sum.read().unwrap())
+        .collect();
+    let parts: Vec<&ShardGradient> = held.iter().map(|sum| &**sum).collect();
+    Some(model.step::<S, IN, M>(s, &parts, n, lr))
+}
+
+/// One thread's share of an epoch, compiled per SIMD level: every batch,
+/// with `on_step` heard after each (only the first thread's counts).
+struct ThreadShare<'a, const IN: usize, M, F> {
+    replica: &'a mut Replica,
+    data: Examples<'a>,
+    layout: Layout<'a>,
+    lr: f32,
+    thread: usize,
+    meeting: Option<&'a Meeting>,
+    on_step: F,
+    map: PhantomData<M>,
+}
+
+impl<const IN: usize, M: InputMap<IN>, F: FnMut(StepReport) -> ControlFlow<()>> Kernel
+    for ThreadShare<'_, IN, M, F>
+{
+    /// The summed loss of the epoch, or why it stopped.
+    type Output = Result<f64, Stop>;
+
+    #[inline(always)]
+    fn run<S: Simd>(mut self, s: S) -> Result<f64, Stop> {
+        let batches = self.layout.batches();
+        let mut loss_sum = 0.0f64;
+        for b in 0..batches {
+            let Some(batch_loss) = batch_step::<S, IN, M>(
+                s,
+                &mut *self.replica,
+                self.data,
+                &self.layout,
+                self.lr,
+                b,
+                self.thread,
+                self.meeting,
+            ) else {
+                // The first thread stopped after the batch before this one.
+                return Err(Stop::Requested { batch: b - 1 });
+            };
+            let loss = batch_loss / self.layout.batch(b).len() as f32;
+            if !loss.is_finite() {
+                // Every thread computed the same sum, so every thread stops
+                // here, and none waits for another.
+                return Err(Stop::Diverged { batch: b, loss });
+            }
+            loss_sum += f64::from(batch_loss);
+            let report = StepReport {
+                batch: b,
+                batches,
+                loss,
+            };
+            if (self.on_step)(report).is_break() {
+                if let Some(meeting) = self.meeting.filter(|_| b + 1 < batches) {
+                    // The others are computing batch b + 1: tell them,
+                    // then meet them once more so that none waits for ever.
+                    meeting.stop_after.store(b, Ordering::Release);
+                    meeting.barrier.wait();
+                }
+                return Err(Stop::Requested { batch: b });
+            }
+        }
+        Ok(loss_sum)
+    }
+}
+
+/// Takes the chapter's SGD steps on a model of `IN` inputs, whose pixels
+/// reach it through the input map `M`, with the arithmetic laid out by an
+/// [`Execution`].
+pub struct Trainer<const IN: usize, M: InputMap<IN>> {
+    model: Box<SoftmaxRegression<IN, CLASSES>>,
+    sgd: Sgd,
+    execution: Execution,
+    /// One per thread.
+    replicas: Vec<Box<Replica>>,
+    /// The model folded afresh for evaluation.
+    evaluated: Box<PixelModel>,
+    map: PhantomData<M>,
+}
+
+impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
+    /// A trainer of `model`.
+    ///
+    /// # Errors
+    /// If a setting is out of range (see [`SettingsError`]).
+    pub fn new(
+        model: Box<SoftmaxRegression<IN, CLASSES>>,
+        sgd: Sgd,
+        execution: Execution,
+    ) -> Result<Self, SettingsError> {
+        let Execution {
+            shards,
+            threads,
+            isa,
+        } = execution;
+        if sgd.batch_size == 0 {
+            return Err(SettingsError::BatchSize);
+        }
+        if !sgd.lr.is_finite() {
+            return Err(SettingsError::LearningRate(sgd.lr));
+        }
+        if !shards.is_power_of_two() || shards > MAX_SHARDS {
+            return Err(SettingsError::Shards(shards));
+        }
+        if !threads.is_power_of_two() || threads > shards {
+            return Err(SettingsError::Threads { threads, shards });
+        }
+        isa.check().map_err(SettingsError::Isa)?;
+        Ok(Trainer {
+            model,
+            sgd,
+            execution,
+            replicas: (0..threads).map(|_| Replica::new()).collect(),
+            evaluated: Box::new(PixelModel::zeroed()),
+            map: PhantomData,
+        })
+    }
+
+    /// The model as of the last completed epoch.
+    pub fn model(&self) -> &SoftmaxRegression<IN, CLASSES> {
+        &self.model
+    }
+
+    /// The model, and the trainer is done.
+    pub fn into_model(self) -> Box<SoftmaxRegression<IN, CLASSES>> {
+        self.model
+    }
+
+    /// The SGD settings.
+    pub fn sgd(&self) -> Sgd {
+        self.sgd
+    }
+
+    /// How the work is laid out.
+    pub fn execution(&self) -> Execution {
+        self.execution
+    }
+
+    /// One epoch of minibatch SGD over examples `order[0], order[1], ...` of
+    /// `data`, a batch of [`Sgd::batch_size`] at a time. `on_step` hears
+    /// each step's loss and may stop the epoch. Returns the mean training
+    /// loss over the epoch's examples, each taken before its batch's update.
+    ///
+    /// # Errors
+    /// [`Stop::Diverged`] if a batch's loss is not finite, [`Stop::Requested`]
+    /// if `on_step` broke off; either way the model stays as it was before
+    /// the epoch.
+    ///
+    /// # Panics
+    /// If `order` names an example that does not exist or whose label is not
+    /// a class (checked before any thread starts).
+    pub fn train_epoch(
+        &mut self,
+        data: Examples<'_>,
+        order: &[u32],
+        on_step: impl FnMut(StepReport) -> ControlFlow<()>,
+    ) -> Result<f64, Stop> {
+        let layout = self.layout(data, order);
+        let Execution { threads, isa, .. } = self.execution;
+        self.fold();
+        let lr = self.sgd.lr;
+        let loss_sum = if threads == 1 {
+            let replica = &mut *self.replicas[0];
+            replica.prepare(&layout);
+            isa.dispatch(ThreadShare::<IN, M, _> {
+                replica,
+                data,
+                layout,
+                lr,
+                thread: 0,
+                meeting: None,
+                on_step,
+                map: PhantomData,
+            })
+        } else {
+            let meeting = Meeting {
+                sums: [0, 1].map(|_| {
+                    (0..threads)
+                        .map(|_| RwLock::new(ShardGradient::zeroed()))
+                        .collect()
+                }),
+                barrier: SpinBarrier::new(threads),
+                stop_after: AtomicUsize::new(usize::MAX),
+            };
+            let meeting = &meeting;
+            let (first, rest) = self.replicas.split_first_mut().unwrap();
+            thread::scope(|scope| {
+                for (t, replica) in rest.iter_mut().enumerate() {
+                    replica.prepare(&layout);
+                    let replica = &mut **replica;
+                    scope.spawn(move || {
+                        isa.dispatch(ThreadShare::<IN, M, _> {
+                            replica,
+                            data,
+                            layout,
+                            lr,
+                            thread: t + 1,
+                            meeting: Some(meeting),
+                            on_step: |_| ControlFlow::Continue(()),
+                            map: PhantomData,
+                        })
+                    });
+                }
+                first.prepare(&layout);
+                isa.dispatch(ThreadShare::<IN, M, _> {
+                    replica: &mut **first,
+                    data,
+                    layout,
+                    lr,
+                    thread: 0,
+                    meeting: Some(meeting),
+                    on_step,
+                    map: PhantomData,
+                })
+            })
+        }?;
+        self.replicas[0].model.unfold_into::<IN, M>(&mut self.model);
+        Ok(loss_sum / order.len() as f64)
+    }
+
+    /// Loss and confusion counts of the model on `data`, on the trainer's
+    /// threads and SIMD level.
+    ///
+    /// # Panics
+    /// If a label is not a class.
+    pub fn evaluate(&mut self, data: Examples<'_>) -> Evaluation {
+        self.evaluated.fold_from::<IN, M>(&self.model);
+        let Execution { threads, isa, .. } = self.execution;
+        self.evaluated.evaluate(data, isa, threads)
+    }
+
+    /// Starts an epoch to be taken one batch at a time on the calling
+    /// thread, for a caller that wants control between steps (a page that
+    /// must stay responsive, a debugger). The steps are the same as
+    /// [`Trainer::train_epoch`]'s, bit for bit.
+    ///
+    /// # Panics
+    /// As [`Trainer::train_epoch`].
+    pub fn begin_epoch<'t>(&'t mut self, data: Examples<'t>, order: &'t [u32]) -> Epoch<'t, IN, M> {
+        let layout = Layout {
+            threads: 1,
+            ..self.layout(data, order)
+        };
+        self.fold();
+        self.replicas[0].prepare(&layout);
+        Epoch {
+            trainer: self,
+            data,
+            layout,
+            next: 0,
+            loss_sum: 0.0,
+        }
+    }
+
+    /// Checks `order` against `data` and cuts it into batches and shards.
+    fn layout<'a>(&self, data: Examples<'_>, order: &'a [u32]) -> Layout<'a> {
+        for &i in order {
+            let label = data.labels.get(i as usize).copied();
+            assert!(
+                (i as usize) < data.images.len() && label.is_some_and(|l| usize::from(l) < CLASSES),
+                "example {i} does not exist or its label is not a class"
+            );
+        }
+        Layout {
+            order,
+            batch_size: self.sgd.batch_size,
+            shards: self.execution.shards,
+            threads: self.execution.threads,
+        }
+    }
+
+    /// Folds the model into every thread's copy.
+    fn fold(&mut self) {
+        let (first, rest) = self.replicas.split_first_mut().unwrap();
+        first.model.fold_from::<IN, M>(&self.model);
+        for replica in rest {
+            replica.model.clone_from(&first.model);
+        }
+    }
+}
+
+/// An epoch taken one batch at a time: see [`Trainer::begin_epoch`].
+pub struct Epoch<'t, const IN: usize, M: InputMap<IN>> {
+    trainer: &'t mut Trainer<IN, M>,
+    data: Examples<'t>,
+    layout: Layout<'t>,
+    next: usize,
+    loss_sum: f64,
+}
+
+impl<const IN: usize, M: InputMap<IN>> Epoch<'_, IN, M> {
+    /// Takes the next step; returns its report, or `None` when the epoch is
+    /// over.
+    ///
+    /// # Errors
+    /// [`Stop::Diverged`] if the batch's loss is not finite; the epoch is
+    /// then over and the model stays as it was before it.
+    pub fn step(&mut self) -> Option<Result<StepReport, Stop>> {
+        let batches = self.layout.batches();
+        if self.next >= batches {
+            return None;
+        }
+        let b = self.next;
+        self.next += 1;
+        let job = OneBatch::<IN, M> {
+            replica: &mut self.trainer.replicas[0],
+            data: self.data,
+            layout: &self.layout,
+            lr: self.trainer.sgd.lr,
+            b,
+            map: PhantomData,
+        };
+        let batch_loss = self.trainer.execution.isa.dispatch(job);
+        let loss = batch_loss / self.layout.batch(b).len() as f32;
+        if !loss.is_finite() {
+            self.next = batches;
+            return Some(Err(Stop::Diverged { batch: b, loss }));
+        }
+        self.loss_sum += f64::from(batch_loss);
+        Some(Ok(StepReport {
+            batch: b,
+            batches,
+            loss,
+        }))
+    }
+
+    /// Ends the epoch: the steps taken so far go into the model. Returns the
+    /// mean training loss over the examples of those steps.
+    pub fn finish(self) -> f64 {
+        let examples: usize = (0..self.next.min(self.layout.batches()))
+            .map(|b| self.layout.batch(b).len())
+            .sum();
+        let trainer = self.trainer;
+        trainer.replicas[0]
+            .model
+            .unfold_into::<IN, M>(&mut trainer.model);
+        self.loss_sum / examples as f64
+    }
+}
+
+/// One batch of [`Epoch::step`], compiled per SIMD level.
+struct OneBatch<'a, const IN: usize, M> {
+    replica: &'a mut Replica,
+    data: Examples<'a>,
+    layout: &'a Layout<'a>,
+    lr: f32,
+    b: usize,
+    map: PhantomData<M>,
+}
+
+impl<const IN: usize, M: InputMap<IN>> Kernel for OneBatch<'_, IN, M> {
+    type Output = f32;
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) -> f32 {
+        batch_step::<S, IN, M>(
+            s,
+            self.replica,
+            self.data,
+            self.layout,
+            self.lr,
+            self.b,
+            0,
+            None,
+        )
+        .expect("one thread never meets another")
+    }
+}
+
+/// The chapter's recipe: epochs and the initialisation, with the SGD
+/// settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recipe {
+    /// Passes over the training set.
+    pub epochs: u32,
+    /// Batch size and learning rate.
+    pub sgd: Sgd,
+    /// Standard deviation of the initial weights, `W ~ N(0, sigma^2)`.
+    pub sigma: f32,
+    /// Seeds the initial weights and the shuffle of every epoch.
+    pub seed: u64,
+}
+
+impl Default for Recipe {
+    /// The chapter's: 10 epochs, batch size 256, learning rate 0.1,
+    /// sigma 0.01, and seed 0.
+    fn default() -> Self {
+        Recipe {
+            epochs: 10,
+            sgd: Sgd::default(),
+            sigma: 0.01,
+            seed: 0,
+        }
+    }
+}
+
+/// What one epoch measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochReport {
+    /// 1-based epoch number.
+    pub epoch: u32,
+    /// Mean training loss over the epoch, each batch's loss taken before its
+    /// update (as the chapter's progress board plots it).
+    pub train_loss: f64,
+    /// The whole validation set after the epoch.
+    pub validation: Evaluation,
+}
+
+/// What [`fit`]'s callback hears.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A step of epoch `epoch` (1-based) was taken.
+    Step {
+        /// 1-based epoch number.
+        epoch: u32,
+        /// The step.
+        step: StepReport,
+    },
+    /// An epoch and its validation are done.
+    Epoch(&'a EpochReport),
+}
+
+/// A trained model and its history.
+pub struct Fitted<const IN: usize> {
+    /// The parameters.
+    pub model: Box<SoftmaxRegression<IN, CLASSES>>,
+    /// One entry per epoch.
+    pub history: Vec<EpochReport>,
+}
+
+/// Why [`fit`] did not finish.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FitError {
+    /// A setting was refused before training started.
+    Settings(SettingsError),
+    /// Training stopped in epoch `epoch` (1-based).
+    Stopped {
+        /// 1-based epoch number.
+        epoch: u32,
+        /// Where and why.
+        stop: Stop,
+    },
+}
+
+impl fmt::Display for FitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FitError::Settings(e) => e.fmt(f),
+            FitError::Stopped { epoch, stop } => write!(f, "epoch {epoch}: {stop}"),
+        }
+    }
+}
+
+impl core::error::Error for FitError {}
+
+/// The chapter's training loop (d2l's `fit`): a fresh model
+/// `W ~ N(0, sigma^2)`, `b = 0`, then for every epoch a new shuffle of the
+/// examples, one SGD step per minibatch, and an evaluation on
+/// `validation`. `on_event` hears every step and every epoch and may stop
+/// the run. `M` maps the 28x28 pixels to the model's `IN` inputs.
+///
+/// Deterministic: the same recipe, shard count, SIMD level and data give
+/// the same bits, whatever the thread count.
+///
+/// # Errors
+/// [`FitError::Settings`] for settings out of range, [`FitError::Stopped`]
+/// when a step diverged or `on_event` asked to stop.
+///
+/// # Panics
+/// If a label is not a class.
+pub fn fit<const IN: usize, M: InputMap<IN>>(
+    recipe: &Recipe,
+    execution: Execution,
+    train: Examples<'_>,
+    validation: Examples<'_>,
+    mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
+) -> Result<Fitted<IN>, FitError> {
+    let mut rng = Rng::seed_from_u64(recipe.seed);
+    // Allocated zeroed and initialised in place: `SoftmaxRegression::new`
+    // would build the 40 KB struct on the stack first.
+    let mut model = Box::new(SoftmaxRegression::<IN, CLASSES>::zeroed());
+    model.init_normal(&mut rng, recipe.sigma);
+    let mut trainer =
+        Trainer::<IN, M>::new(model, recipe.sgd, execution).map_err(FitError::Settings)?;
+    // Shuffling a list of indices shuffles the examples themselves each
+    // epoch, not just the order of fixed batches (which d2l's loader does).
+    let mut order: Vec<u32> = (0..train.len() as u32).collect();
+    let mut history = Vec::with_capacity(recipe.epochs as usize);
+    for epoch in 1..=recipe.epochs {
+        rng.shuffle(&mut order);
+        let stopped = |stop| FitError::Stopped { epoch, stop };
+        let train_loss = trainer
+            .train_epoch(train, &order, |step| on_event(Event::Step { epoch, step }))
+            .map_err(stopped)?;
+        let report = EpochReport {
+            epoch,
+            train_loss,
+            validation: trainer.evaluate(validation),
+        };
+        history.push(report);
+        if on_event(Event::Epoch(&report)).is_break() {
+            let batch = order.len().div_ceil(recipe.sgd.batch_size) - 1;
+            return Err(stopped(Stop::Requested { batch }));
+        }
+    }
+    Ok(Fitted {
+        model: trainer.into_model(),
+        history,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fashion_mnist::{Native, Resized};
+    use std::vec;
+
+    /// A toy problem the model can learn: class = which quarter of the rows
+    /// is bright.
+    fn toy(n: usize, seed: u64) -> (Vec<[u8; PIXELS]>, Vec<u8>) {
+        let mut rng = Rng::seed_from_u64(seed);
+        let mut images = vec![[0u8; PIXELS]; n];
+        let mut labels = vec![0u8; n];
+        for (image, label) in images.iter_mut().zip(&mut labels) {
+            *label = rng.below(4) as u8;
+            for (k, v) in image.iter_mut().enumerate() {
+                let bright = k / (PIXELS / 4) == usize::from(*label);
+                *v = (rng.below(80) + if bright { 170 } else { 0 }) as u8;
+            }
+        }
+        (images, labels)
+    }
+
+    fn examples(data: &(Vec<[u8; PIXELS]>, Vec<u8>)) -> Examples<'_> {
+        Examples {
+            images: &data.0,
+            labels: &data.1,
+        }
+    }
+
+    fn recipe() -> Recipe {
+        Recipe {
+            epochs: 3,
+            sgd: Sgd {
+                batch_size: 32,
+                lr: 0.5,
+            },
+            sigma: 0.01,
+            seed: 7,
+        }
+    }
+
+    fn execution(shards: usize, threads: usize) -> Execution {
+        Execution {
+            shards,
+            threads,
+            isa: Isa::current(),
+        }
+    }
+
+    fn quiet(_: Event<'_>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+
+    #[test]
+    fn learns_and_every_thread_count_gives_the_same_bits() {
+        let (tr, va) = (toy(300, 1), toy(100, 2));
+        for shards in [1, 2, 4, 8] {
+            let one = fit::<1024, Resized>(
+                &recipe(),
+                execution(shards, 1),
+                examples(&tr),
+                examples(&va),
+                quiet,
+            )
+            .unwrap();
+            let last = one.history[2];
+            assert!(last.validation.accuracy() > 0.9, "{last:?}");
+            assert!(last.train_loss < one.history[0].train_loss);
+            let mut threads = 2;
+            while threads <= shards {
+                let many = fit::<1024, Resized>(
+                    &recipe(),
+                    execution(shards, threads),
+                    examples(&tr),
+                    examples(&va),
+                    quiet,
+                )
+                .unwrap();
+                assert_eq!(one.model, many.model, "{shards} shards, {threads} threads");
+                assert_eq!(
+                    one.history, many.history,
+                    "{shards} shards, {threads} threads"
+                );
+                threads *= 2;
+            }
+        }
+    }
+
+    #[test]
+    fn every_level_learns_and_agrees_within_rounding() {
+        let (tr, va) = (toy(200, 3), toy(50, 4));
+        let mut results = Vec::new();
+        for isa in crate::simd::tests::available() {
+            let execution = Execution {
+                shards: 2,
+                threads: 1,
+                isa,
+            };
+            let fitted =
+                fit::<784, Native>(&recipe(), execution, examples(&tr), examples(&va), quiet)
+                    .unwrap();
+            results.push((isa, fitted));
+        }
+        let (_, first) = &results[0];
+        for (isa, fitted) in &results {
+            assert!(fitted.history[2].validation.accuracy() > 0.9, "{isa}");
+            for (a, b) in first
+                .model
+                .weights
+                .iter()
+                .flatten()
+                .zip(fitted.model.weights.iter().flatten())
+            {
+                assert!((a - b).abs() < 1e-4, "{isa}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn step_by_step_is_the_same_epoch() {
+        let tr = toy(130, 5);
+        let model = Box::new(SoftmaxRegression::<1024, CLASSES>::new(
+            &mut Rng::seed_from_u64(1),
+            0.01,
+        ));
+        let sgd = Sgd {
+            batch_size: 16,
+            lr: 0.3,
+        };
+        let order: Vec<u32> = (0..130).rev().collect();
+        let mut whole = Trainer::<1024, Resized>::new(model.clone(), sgd, execution(4, 2)).unwrap();
+        let mut losses = Vec::new();
+        let mean = whole
+            .train_epoch(examples(&tr), &order, |step| {
+                losses.push(step.loss);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let mut stepped = Trainer::<1024, Resized>::new(model, sgd, execution(4, 1)).unwrap();
+        let mut epoch = stepped.begin_epoch(examples(&tr), &order);
+        let mut step_losses = Vec::new();
+        while let Some(step) = epoch.step() {
+            step_losses.push(step.unwrap().loss);
+        }
+        assert_eq!(epoch.finish(), mean);
+        assert_eq!(losses, step_losses);
+        assert_eq!(losses.len(), 9);
+        assert_eq!(whole.model(), stepped.model());
+    }
+
+    #[test]
+    fn a_diverging_rate_stops_at_the_first_bad_batch_on_any_thread_count() {
+        let (tr, va) = (toy(200, 6), toy(20, 7));
+        for threads in [1, 2, 4] {
+            let recipe = Recipe {
+                sgd: Sgd {
+                    batch_size: 20,
+                    lr: 3e38,
+                },
+                ..recipe()
+            };
+            let err = fit::<784, Native>(
+                &recipe,
+                execution(4, threads),
+                examples(&tr),
+                examples(&va),
+                quiet,
+            )
+            .err()
+            .unwrap();
+            let FitError::Stopped {
+                epoch: 1,
+                stop: Stop::Diverged { batch, loss },
+            } = err
+            else {
+                panic!("{err:?}");
+            };
+            assert!(batch >= 1 && !loss.is_finite(), "{threads}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_requested_stop_ends_every_thread() {
+        let (tr, va) = (toy(256, 8), toy(20, 9));
+        for (threads, at) in [(1, 3), (2, 3), (4, 0), (4, 7)] {
+            let mut seen = 0;
+            let err = fit::<784, Native>(
+                &recipe(),
+                execution(4, threads),
+                examples(&tr),
+                examples(&va),
+                |event| {
+                    if let Event::Step { step, .. } = event {
+                        seen += 1;
+                        if step.batch == at {
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    ControlFlow::Continue(())
+                },
+            )
+            .err()
+            .unwrap();
+            assert_eq!(
+                err,
+                FitError::Stopped {
+                    epoch: 1,
+                    stop: Stop::Requested { batch: at }
+                }
+            );
+            assert_eq!(seen, at + 1);
+        }
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused() {
+        let model = || Box::new(SoftmaxRegression::<784, CLASSES>::zeroed());
+        let new = |sgd, execution| Trainer::<784, Native>::new(model(), sgd, execution).err();
+        let sgd = Sgd::default();
+        assert_eq!(
+            new(
+                Sgd {
+                    batch_size: 0,
+                    ..sgd
+                },
+                execution(2, 1)
+            ),
+            Some(SettingsError::BatchSize)
+        );
+        assert!(matches!(
+            new(
+                Sgd {
+                    lr: f32::NAN,
+                    ..sgd
+                },
+                execution(2, 1)
+            ),
+            Some(SettingsError::LearningRate(_))
+        ));
+        assert_eq!(new(sgd, execution(3, 1)), Some(SettingsError::Shards(3)));
+        assert_eq!(
+            new(sgd, execution(128, 1)),
+            Some(SettingsError::Shards(128))
+        );
+        assert_eq!(
+            new(sgd, execution(4, 8)),
+            Some(SettingsError::Threads {
+                threads: 8,
+                shards: 4
+            })
+        );
+        assert_eq!(
+            new(sgd, execution(4, 3)),
+            Some(SettingsError::Threads {
+                threads: 3,
+                shards: 4
+            })
+        );
+        assert_eq!(new(sgd, execution(4, 4)), None);
+        assert_eq!(Execution::threads_for(8, 6), 4);
+        assert_eq!(Execution::threads_for(2, 16), 2);
+        assert_eq!(Execution::threads_for(8, 0), 1);
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_data_is_one_batch() {
+        let (tr, va) = (toy(10, 3), toy(10, 4));
+        let recipe = Recipe {
+            sgd: Sgd {
+                batch_size: 1000,
+                lr: 0.1,
+            },
+            ..recipe()
+        };
+        let fitted = fit::<784, Native>(
+            &recipe,
+            execution(8, 4),
+            examples(&tr),
+            examples(&va),
+            quiet,
+        )
+        .unwrap();
+        assert!(fitted.history[0].train_loss.is_finite());
+    }
+
+    #[test]
+    #[should_panic(expected = "label is not a class")]
+    fn bad_examples_panic_before_the_threads_start() {
+        let images = vec![[0u8; PIXELS]; 4];
+        let labels = [0, 1, 10, 2];
+        let data = Examples {
+            images: &images,
+            labels: &labels,
+        };
+        let model = Box::new(SoftmaxRegression::<784, CLASSES>::zeroed());
+        let sgd = Sgd {
+            batch_size: 2,
+            lr: 0.1,
+        };
+        let mut trainer = Trainer::<784, Native>::new(model, sgd, execution(2, 2)).unwrap();
+        let _ = trainer.train_epoch(data, &[0, 1, 2, 3], |_| ControlFlow::Continue(()));
+    }
+
+    #[test]
+    fn tree_sum_adds_pairs_first() {
+        let parts = [[1e8f32], [1.0], [-1e8], [1.0]];
+        let mut out = [0.0f32];
+        tree_sum(&parts, |p| p, &mut out);
+        // (1e8 + 1) + (-1e8 + 1) rounds both pairs back to 1e8 and -1e8.
+        assert_eq!(out, [0.0]);
+        tree_sum(&parts[..1], |p| p, &mut out);
+        assert_eq!(out, [1e8]);
+    }
 }

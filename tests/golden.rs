@@ -171,7 +171,7 @@ fn eight_sgd_steps_follow_tensorflows_trajectory() {
     }
 
     let mut predictions = [0u8; 256];
-    model.predict(&test_x, &mut scratch, &mut predictions);
+    model.predict(&test_x, &mut predictions);
     let want: Vec<u8> = g["val_pred_first_256"]
         .as_array()
         .unwrap()
@@ -182,12 +182,14 @@ fn eight_sgd_steps_follow_tensorflows_trajectory() {
 }
 
 /// The same eight steps through the fast path the trainer uses: raw pixels,
-/// the resize folded into the weights, each batch in two shards, on one
-/// thread and on two.
+/// the resize folded into the weights, each batch cut into shards, for
+/// several shard counts and every thread count up to each; every step's
+/// loss is TensorFlow's within 1e-5, and the thread count changes no bit.
 #[test]
 fn folded_sharded_training_follows_the_same_trajectory() {
-    use softreg::fashion_mnist::PIXELS;
-    use softreg::{parallel, train};
+    use softreg::fashion_mnist::{Examples, Resized, PIXELS};
+    use softreg::train::{Execution, Sgd, Trainer};
+    use std::ops::ControlFlow;
 
     let g = golden("trajectory_tf.json");
     let image_bytes = fixture("train-2048-images-idx3-ubyte");
@@ -206,38 +208,56 @@ fn folded_sharded_training_follows_the_same_trajectory() {
     let want_losses = floats(&g["losses"]);
     let want_mean = want_losses.iter().map(|&l| f64::from(l)).sum::<f64>() / 8.0;
 
-    let mut models = Vec::new();
-    for threads in [1, 2] {
-        let mut model = Box::new(SoftmaxRegression::<1024, CLASSES>::zeroed());
-        model.set_weights_input_major(&w0);
-        let mut batches = 0;
-        let data = train::Examples { images, labels };
-        let sgd = parallel::Sgd {
-            batch_size: batch,
-            lr,
-            threads,
-        };
-        let mean_loss =
-            parallel::train_epoch::<1024, train::Resized>(&mut model, data, &order, sgd, || {
-                batches += 1
-            });
-        assert_eq!(batches, 8);
-        assert!(((mean_loss - want_mean) / want_mean).abs() <= 1e-5);
-        let mut worst_w = 0.0f32;
-        for (k, values) in g["W_final"].as_array().unwrap().iter().enumerate() {
-            for (j, want) in floats(values).into_iter().enumerate() {
-                worst_w = worst_w.max((model.weights[j][k] - want).abs());
+    for shards in [1, 2, 4, 8] {
+        let mut models = Vec::new();
+        let mut threads = 1;
+        while threads <= shards {
+            let mut model = Box::new(SoftmaxRegression::<1024, CLASSES>::zeroed());
+            model.set_weights_input_major(&w0);
+            let execution = Execution {
+                shards,
+                threads,
+                ..Execution::default()
+            };
+            let setting = format!("{shards} shards, {threads} threads, {}", execution.isa);
+            let sgd = Sgd {
+                batch_size: batch,
+                lr,
+            };
+            let mut trainer = Trainer::<1024, Resized>::new(model, sgd, execution).unwrap();
+            let mut losses = Vec::new();
+            let data = Examples { images, labels };
+            let mean_loss = trainer
+                .train_epoch(data, &order, |step| {
+                    losses.push(step.loss);
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            assert_eq!(losses.len(), 8);
+            for (step, (got, want)) in losses.iter().zip(&want_losses).enumerate() {
+                assert!(
+                    ((got - want) / want).abs() <= 1e-5,
+                    "{setting}, step {step}: loss {got} vs TensorFlow's {want}"
+                );
             }
+            assert!(((mean_loss - want_mean) / want_mean).abs() <= 1e-5);
+            let model = trainer.into_model();
+            let mut worst_w = 0.0f32;
+            for (k, values) in g["W_final"].as_array().unwrap().iter().enumerate() {
+                for (j, want) in floats(values).into_iter().enumerate() {
+                    worst_w = worst_w.max((model.weights[j][k] - want).abs());
+                }
+            }
+            assert!(worst_w <= 1e-6, "{setting}: W_final off by {worst_w:e}");
+            for (got, want) in model.bias.iter().zip(floats(&g["b_final"])) {
+                assert!((got - want).abs() <= 1e-6, "b_final: {got} vs {want}");
+            }
+            models.push(model);
+            threads *= 2;
         }
-        assert!(
-            worst_w <= 1e-6,
-            "{threads} threads: W_final off by {worst_w:e}"
-        );
-        for (got, want) in model.bias.iter().zip(floats(&g["b_final"])) {
-            assert!((got - want).abs() <= 1e-6, "b_final: {got} vs {want}");
+        // Bit-identical whatever the number of threads.
+        for model in &models[1..] {
+            assert_eq!(&models[0], model, "{shards} shards");
         }
-        models.push(model);
     }
-    // Bit-identical whatever the number of threads.
-    assert_eq!(models[0], models[1]);
 }

@@ -1,4 +1,4 @@
-//! The chapter's numerical kernels, hand-vectorised with [`wide`].
+//! The chapter's numerical kernels, hand-vectorised.
 //!
 //! Every kernel works on rows of a fixed, compile-time width (`[f32; N]`), so
 //! the compiler sees the exact trip counts; the number of rows (the batch) is a
@@ -6,10 +6,10 @@
 //! special code. Each kernel has a plain scalar twin in [`mod@reference`], which is
 //! what the tests and benches compare against.
 //!
-//! The vector type is [`wide::f32x16`]: 16 lanes, one AVX-512 register when
-//! compiled with `avx512f` (see `.cargo/config.toml`), two AVX2 registers,
-//! four SSE or NEON registers, or plain scalar code on a Cortex-M, chosen by
-//! `wide` at compile time.
+//! Each kernel is written once over the vectors of [`crate::simd`] and runs at
+//! the level [`crate::simd::Isa::current`] picks: its public function is a thin
+//! dispatcher, and the generic body (`*_with`, crate-private) is what the
+//! training loop inlines into its own per-level code.
 
 pub mod cross_entropy;
 pub mod matmul;
@@ -17,75 +17,59 @@ pub mod reference;
 pub mod softmax;
 pub mod sum;
 
-use wide::{f32x16, i16x16, i32x16, u8x16};
-
-/// Lanes in the SIMD vector every kernel is written with.
-pub const LANES: usize = 16;
-
-/// Loads 16 consecutive values starting at `s[0]`.
-///
-/// # Panics
-/// If `s` has fewer than 16 values.
-#[inline(always)]
-pub(crate) fn load(s: &[f32]) -> f32x16 {
-    let array: [f32; LANES] = s[..LANES].try_into().unwrap();
-    f32x16::new(array)
-}
-
-/// Loads up to 16 values, filling the lanes past the end of `s` with `fill`.
-#[inline(always)]
-pub(crate) fn load_partial(s: &[f32], fill: f32) -> f32x16 {
-    let mut array = [fill; LANES];
-    let n = s.len().min(LANES);
-    array[..n].copy_from_slice(&s[..n]);
-    f32x16::new(array)
-}
-
-/// Stores the first `s.len()` (at most 16) lanes of `v` into `s`.
-#[inline(always)]
-pub(crate) fn store_partial(v: f32x16, s: &mut [f32]) {
-    let n = s.len().min(LANES);
-    s[..n].copy_from_slice(&v.to_array()[..n]);
-}
+use crate::simd;
 
 /// An element type the GEMM kernels read their input rows in: `f32` itself,
 /// or a raw `u8` pixel that is widened to `f32` on the fly (4x fewer bytes to
 /// move; the 1/255 scale is applied once per result, not per element).
-pub(crate) trait Element: Copy {
-    /// [`load`] for this element type: 16 consecutive values as `f32` lanes.
-    fn load(s: &[Self]) -> f32x16;
-    /// [`load_partial`] with zero fill for this element type.
-    fn load_partial(s: &[Self]) -> f32x16;
-}
+pub trait Element: Copy + load::Load {}
 
-impl Element for f32 {
-    #[inline(always)]
-    fn load(s: &[f32]) -> f32x16 {
-        load(s)
+impl Element for f32 {}
+impl Element for u8 {}
+
+/// How the kernels load each [`Element`] type into vectors. `Load` is
+/// sealed (public in a private module, so nobody outside can name it), and
+/// that keeps its use of the crate's own `Simd` private too.
+#[allow(private_bounds, private_interfaces)]
+mod load {
+    use crate::simd::Simd;
+
+    pub trait Load: Copy {
+        /// Whether loading converts (`u8` pixels to `f32`), which costs
+        /// instructions a plain `f32` load does not.
+        const WIDENED: bool;
+        /// The first `S::LANES` values of `s` as `f32` lanes.
+        fn load<S: Simd>(simd: S, s: &[Self]) -> S::Vector;
+        /// Up to `S::LANES` values, the other lanes zero.
+        fn load_partial<S: Simd>(simd: S, s: &[Self]) -> S::Vector;
     }
 
-    #[inline(always)]
-    fn load_partial(s: &[f32]) -> f32x16 {
-        load_partial(s, 0.0)
-    }
-}
+    impl Load for f32 {
+        const WIDENED: bool = false;
 
-impl Element for u8 {
-    /// Zero-extends 16 bytes to `i32` lanes and converts them to `f32`: with
-    /// AVX-512 one `vpmovzxbd` (with the load folded in) and one `vcvtdq2ps`
-    /// (`wide` goes through `i16x16`; LLVM fuses the two extensions).
-    #[inline(always)]
-    fn load(s: &[u8]) -> f32x16 {
-        let bytes: [u8; LANES] = s[..LANES].try_into().unwrap();
-        widen(u8x16::new(bytes))
+        #[inline(always)]
+        fn load<S: Simd>(simd: S, s: &[f32]) -> S::Vector {
+            simd.load(s)
+        }
+
+        #[inline(always)]
+        fn load_partial<S: Simd>(simd: S, s: &[f32]) -> S::Vector {
+            simd.load_partial(s, 0.0)
+        }
     }
 
-    #[inline(always)]
-    fn load_partial(s: &[u8]) -> f32x16 {
-        let mut bytes = [0; LANES];
-        let n = s.len().min(LANES);
-        bytes[..n].copy_from_slice(&s[..n]);
-        widen(u8x16::new(bytes))
+    impl Load for u8 {
+        const WIDENED: bool = true;
+
+        #[inline(always)]
+        fn load<S: Simd>(simd: S, s: &[u8]) -> S::Vector {
+            simd.load_u8(s)
+        }
+
+        #[inline(always)]
+        fn load_partial<S: Simd>(simd: S, s: &[u8]) -> S::Vector {
+            simd.load_u8_partial(s)
+        }
     }
 }
 
@@ -147,7 +131,7 @@ impl<T, const N: usize> Picked<'_, T, N> {
     pub fn prefetch_all(&self) {
         for &r in self.rows {
             if let Some(row) = self.from.get(r as usize) {
-                prefetch_into_l2(row);
+                simd::prefetch_into_l2(row);
             }
         }
     }
@@ -159,37 +143,6 @@ impl<T, const N: usize> Picked<'_, T, N> {
 /// side gives it only short runs, and it falls behind.
 pub fn prefetch_block<T, const N: usize>(rows: &[[T; N]]) {
     for row in rows {
-        prefetch_into_l2(row);
+        simd::prefetch_into_l2(row);
     }
-}
-
-/// Asks the memory system for every cache line of `value`, into L2, without
-/// waiting for it. A plain load would do the same but stall retirement until
-/// the line arrives, which is exactly the wait we want to hide; L2 rather
-/// than L1, so the rows do not evict what the current pass is using.
-#[inline(always)]
-fn prefetch_into_l2<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let start = (value as *const T).cast::<i8>();
-        for offset in (0..core::mem::size_of::<T>()).step_by(64) {
-            // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has,
-            // and a prefetch never faults or changes memory. `offset` stays
-            // inside `value`, so the pointer arithmetic stays in bounds.
-            #[allow(unsafe_code)]
-            unsafe {
-                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(
-                    start.add(offset),
-                );
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
-/// `u8` lanes to the same values as `f32` lanes (exact: every `u8` is an `f32`).
-#[inline(always)]
-fn widen(v: u8x16) -> f32x16 {
-    f32x16::from_i32x16(i32x16::from(i16x16::from(v)))
 }

@@ -6,69 +6,68 @@
 //! constant is subtracted from every logit of a row, so we subtract the row's
 //! maximum first: every exponent is then `<= 0`, every `exp` is in `(0, 1]`,
 //! and the largest is exactly 1, so the sum is at least 1 and never zero.
+//!
+//! Training does not call this: its fused loss
+//! ([`super::cross_entropy::softmax_cross_entropy_grad`]) takes the same
+//! steps with sixteen rows side by side.
 
-use super::{load, load_partial, LANES};
-use wide::f32x16;
+use crate::simd::{Isa, Kernel, Simd, Vector};
 
-/// Replaces `row` by `exp(row - max(row))` and returns `(max, sum of the
-/// exponentials)`: the shared first half of softmax and of the fused loss.
+/// `softmax(X)` for every row of `X`, in place:
+/// `exp(z_j - max z) / sum_k exp(z_k - max z)`.
 ///
-/// A row containing NaN gives NaN; `-inf` entries give 0 as long as some
-/// entry is finite.
-#[inline]
-pub(crate) fn exp_shifted<const C: usize>(row: &mut [f32; C]) -> (f32, f32) {
-    let full = C / LANES * LANES;
+/// A row containing NaN or `+inf` gives NaN; `-inf` entries give 0 as long
+/// as some entry is finite.
+pub fn softmax_rows<const C: usize>(rows: &mut [[f32; C]]) {
+    struct Job<'a, const C: usize>(&'a mut [[f32; C]]);
+    impl<const C: usize> Kernel for Job<'_, C> {
+        type Output = ();
+        #[inline(always)]
+        fn run<S: Simd>(self, s: S) {
+            for row in self.0 {
+                softmax_row_with(s, row);
+            }
+        }
+    }
+    Isa::current().dispatch(Job(rows));
+}
+
+/// `softmax(row)`, in place: [`softmax_rows`] of one row.
+pub fn softmax_row<const C: usize>(row: &mut [f32; C]) {
+    softmax_rows(core::slice::from_mut(row));
+}
+
+/// [`softmax_row`] at level `S`.
+#[inline(always)]
+pub(crate) fn softmax_row_with<S: Simd, const C: usize>(s: S, row: &mut [f32; C]) {
+    let lanes = S::LANES;
+    let full = C / lanes * lanes;
     // Padding lanes hold -inf: they change neither the max nor (exp(-inf) = 0)
     // the sum.
-    let mut max = f32x16::splat(f32::NEG_INFINITY);
-    for k in (0..full).step_by(LANES) {
-        max = max.max(load(&row[k..]));
+    let mut max = s.splat(f32::NEG_INFINITY);
+    for k in (0..full).step_by(lanes) {
+        max = max.max(s.load(&row[k..]));
     }
     if full < C {
-        max = max.max(load_partial(&row[full..], f32::NEG_INFINITY));
+        max = max.max(s.load_partial(&row[full..], f32::NEG_INFINITY));
     }
-    let max = max.to_array().into_iter().fold(f32::NEG_INFINITY, |m, v| {
-        // Let a NaN win, so it propagates instead of being skipped.
-        if v > m || v.is_nan() {
-            v
-        } else {
-            m
-        }
-    });
-    let shift = f32x16::splat(max);
-    let mut sum = f32x16::ZERO;
-    for k in (0..full).step_by(LANES) {
-        let e = (load(&row[k..]) - shift).exp();
+    // A NaN may or may not win the maximum; either way it reaches the sum
+    // through its `exp`, and the whole row becomes NaN.
+    let shift = s.splat(max.reduce_max());
+    let mut sum = s.zero();
+    for k in (0..full).step_by(lanes) {
+        let e = s.exp(s.load(&row[k..]) - shift);
         sum += e;
-        row[k..k + LANES].copy_from_slice(&e.to_array());
+        e.store(&mut row[k..]);
     }
     if full < C {
-        let e = (load_partial(&row[full..], f32::NEG_INFINITY) - shift).exp();
+        let e = s.exp(s.load_partial(&row[full..], f32::NEG_INFINITY) - shift);
         sum += e;
-        let tail = C - full;
-        row[full..].copy_from_slice(&e.to_array()[..tail]);
+        e.store_partial(&mut row[full..]);
     }
-    (max, sum.reduce_add())
-}
-
-/// Divides every entry of `row` by `sum`.
-#[inline]
-pub(crate) fn divide<const C: usize>(row: &mut [f32; C], sum: f32) {
+    let sum = sum.reduce_add();
     for v in row.iter_mut() {
         *v /= sum;
-    }
-}
-
-/// `softmax(row)`, in place: `exp(z_j - max z) / sum_k exp(z_k - max z)`.
-pub fn softmax_row<const C: usize>(row: &mut [f32; C]) {
-    let (_, sum) = exp_shifted(row);
-    divide(row, sum);
-}
-
-/// `softmax(X)` for every row of `X`, in place.
-pub fn softmax_rows<const C: usize>(rows: &mut [[f32; C]]) {
-    for row in rows {
-        softmax_row(row);
     }
 }
 
@@ -99,7 +98,7 @@ mod tests {
         assert!((sum - 1.0).abs() <= 1e-6, "sum {sum}");
     }
 
-    fn check<const C: usize>(rng: &mut Rng, scale: f32) {
+    fn check<S: Simd, const C: usize>(s: S, rng: &mut Rng, scale: f32) {
         for _ in 0..50 {
             let mut row = [0.0f32; C];
             for v in &mut row {
@@ -107,31 +106,45 @@ mod tests {
             }
             let mut want = row;
             reference::softmax_rows(core::slice::from_mut(&mut want));
-            softmax_row(&mut row);
+            softmax_row_with(s, &mut row);
             assert_distribution(&row);
             for (g, w) in row.iter().zip(&want) {
-                assert!((g - w).abs() <= 1e-6 + 1e-5 * w, "C={C}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() <= 1e-6 + 1e-5 * w,
+                    "{} C={C}: {g} vs {w}",
+                    S::ISA
+                );
             }
         }
     }
 
-    #[test]
-    fn matches_reference_for_many_widths() {
-        let mut rng = Rng::seed_from_u64(20);
-        for scale in [0.01, 1.0, 10.0] {
-            check::<1>(&mut rng, scale);
-            check::<2>(&mut rng, scale);
-            check::<5>(&mut rng, scale);
-            check::<10>(&mut rng, scale);
-            check::<16>(&mut rng, scale);
-            check::<17>(&mut rng, scale);
-            check::<33>(&mut rng, scale);
-            check::<100>(&mut rng, scale);
+    level_test! {
+        fn matches_reference_for_many_widths<S>(s) {
+            let mut rng = Rng::seed_from_u64(20);
+            for scale in [0.01, 1.0, 10.0, 60.0] {
+                check::<S, 1>(s, &mut rng, scale);
+                check::<S, 2>(s, &mut rng, scale);
+                check::<S, 5>(s, &mut rng, scale);
+                check::<S, 7>(s, &mut rng, scale);
+                check::<S, 8>(s, &mut rng, scale);
+                check::<S, 9>(s, &mut rng, scale);
+                check::<S, 10>(s, &mut rng, scale);
+                check::<S, 16>(s, &mut rng, scale);
+                check::<S, 17>(s, &mut rng, scale);
+                check::<S, 33>(s, &mut rng, scale);
+                check::<S, 100>(s, &mut rng, scale);
+            }
         }
     }
 
-    #[test]
-    fn extreme_logits_stay_finite() {
+    level_test! {
+        fn extreme_logits_stay_finite<S>(s) {
+            extreme_logits(s);
+        }
+    }
+
+    fn extreme_logits<S: Simd>(s: S) {
+        let softmax_row = |row: &mut [f32; 5]| softmax_row_with(s, row);
         let mut big = [1e4, -1e4, 0.0, 1e4 - 1.0, -3.0];
         softmax_row(&mut big);
         assert_distribution(&big);
@@ -141,27 +154,46 @@ mod tests {
         assert_eq!(big[1], 0.0);
 
         let mut with_inf = [f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, 0.0];
-        softmax_row(&mut with_inf);
+        softmax_row_with(s, &mut with_inf);
         assert_eq!(with_inf, [0.0, 0.5, 0.0, 0.5]);
 
         let mut equal = [7.5f32; 10];
-        softmax_row(&mut equal);
+        softmax_row_with(s, &mut equal);
         for v in equal {
             assert!((v - 0.1).abs() < 1e-7);
         }
 
         let mut tiny = [1e-30f32, -1e-30, 0.0];
-        softmax_row(&mut tiny);
+        softmax_row_with(s, &mut tiny);
         for v in tiny {
             assert!((v - 1.0 / 3.0).abs() < 1e-7);
         }
     }
 
+    level_test! {
+        fn nan_and_infinity_give_nan<S>(s) {
+            // In a full vector of either width and in the partial one.
+            for at in [0, 5, 9, 17] {
+                for bad in [f32::NAN, f32::INFINITY] {
+                    let mut row = [1.0f32; 18];
+                    row[at] = bad;
+                    softmax_row_with(s, &mut row);
+                    assert!(row.iter().all(|v| v.is_nan()), "{bad} at {at}: {row:?}");
+                }
+            }
+        }
+    }
+
     #[test]
-    fn nan_propagates() {
-        let mut row = [1.0, f32::NAN, 2.0];
-        softmax_row(&mut row);
-        assert!(row.iter().all(|v| v.is_nan()));
+    fn public_rows_are_softmax_rows() {
+        let mut rows = [[1.0f32, 2.0, 3.0], [0.0, 0.0, -1e4]];
+        softmax_rows(&mut rows);
+        let e = libm::expf(1.0);
+        let z = 1.0 + e + e * e;
+        for (g, w) in rows[0].iter().zip([1.0 / z, e / z, e * e / z]) {
+            assert!((g - w).abs() < 1e-7, "{g} vs {w}");
+        }
+        assert_eq!(rows[1], [0.5, 0.5, 0.0]);
     }
 
     #[test]
