@@ -60,7 +60,7 @@ impl SpinBarrier {
         let mut spins = 0u32;
         while self.generation.load(Ordering::Acquire) == generation {
             spins += 1;
-            if spins % 64 == 0 && start.elapsed() > SPIN_FOR {
+            if spins.is_multiple_of(64) && start.elapsed() > SPIN_FOR {
                 let mut guard = self.lock.lock().unwrap();
                 self.sleepers.fetch_add(1, Ordering::SeqCst);
                 while self.generation.load(Ordering::SeqCst) == generation {

@@ -337,6 +337,35 @@ pub fn view<const IN: usize, const OUT: usize>(
     Ok(ModelView { weights, bias })
 }
 
+/// A copy of a model file's bytes that starts on a 4-byte boundary, as
+/// [`view`], [`crate::quantized::view`] and
+/// [`crate::inference::Classifier::new`] need (feature `std`): for bytes read
+/// from a file at run time, which may lie anywhere.
+#[cfg(feature = "std")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlignedBytes {
+    words: std::vec::Vec<u32>,
+    len: usize,
+}
+
+#[cfg(feature = "std")]
+impl AlignedBytes {
+    /// Copies `bytes`.
+    pub fn copy_from(bytes: &[u8]) -> Self {
+        let mut words = std::vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        AlignedBytes {
+            words,
+            len: bytes.len(),
+        }
+    }
+
+    /// The bytes, 4-byte aligned.
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.words)[..self.len]
+    }
+}
+
 impl<const IN: usize, const OUT: usize> SoftmaxRegression<IN, OUT> {
     /// Loads a model by copying it out of model-file bytes, which may have
     /// any alignment and any host endianness.
@@ -388,6 +417,18 @@ impl<const IN: usize, const OUT: usize> SoftmaxRegression<IN, OUT> {
 mod tests {
     use super::*;
     use crate::Rng;
+
+    #[test]
+    #[cfg(feature = "std")]
+    fn aligned_bytes_are_the_bytes_on_a_4_byte_boundary() {
+        let file: std::vec::Vec<u8> = (0..=42).collect();
+        for start in 0..4 {
+            let aligned = AlignedBytes::copy_from(&file[start..]);
+            assert_eq!(aligned.bytes(), &file[start..]);
+            assert_eq!(aligned.bytes().as_ptr() as usize % 4, 0);
+        }
+        assert!(AlignedBytes::copy_from(&[]).bytes().is_empty());
+    }
 
     /// A model file in a buffer aligned for [`view`].
     #[repr(C, align(64))]

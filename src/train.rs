@@ -3,18 +3,18 @@
 //! [`fit`] is the chapter's training loop: initialise `W ~ N(0, sigma^2)`,
 //! then for every epoch shuffle the examples, take one SGD step per
 //! minibatch and evaluate on the validation set. [`Trainer`] takes the
-//! steps. One batch, top to bottom, is [`batch_step`]:
+//! steps. One batch, top to bottom, is `batch_step`:
 //!
 //! 1. The batch's rows are picked by index from the images as they lie (the
 //!    memory-mapped file), never copied, and cut into [`Execution::shards`]
-//!    equal shards. For each shard ([`shard_gradient`]): the logits
+//!    equal shards. For each shard (`shard_gradient`): the logits
 //!    `X W + b` on the folded weights ([`matmul::logits`]), then the fused
 //!    softmax + cross-entropy, which leaves `G = softmax - onehot(y)` in place
 //!    of the logits ([`cross_entropy::softmax_cross_entropy_grad`]), then
 //!    `grad_W = X^T G` ([`matmul::weight_gradient`]) and `grad_b` = the
 //!    column sums of `G` ([`sum::column_sums`]).
-//! 2. The shards' gradients are summed in a fixed tree order ([`tree_sum`]).
-//! 3. The step `p <- p - lr * grad / n` ([`InTraining::step`]).
+//! 2. The shards' gradients are summed in a fixed tree order (`tree_sum`).
+//! 3. The step `p <- p - lr * grad / n` (`InTraining::step`).
 //!
 //! The weights the kernels read are the model's with the resize and the
 //! 1/255 pixel scale folded in ([`PixelModel`]): `W_eff = R^T W / 255`, 784
@@ -505,6 +505,15 @@ struct Meeting {
     stop_after: AtomicUsize,
 }
 
+/// What every batch of an epoch shares: the examples, the order they come
+/// in, cut into batches and shards, and the learning rate.
+#[derive(Clone, Copy)]
+struct EpochPlan<'a> {
+    data: Examples<'a>,
+    layout: Layout<'a>,
+    lr: f32,
+}
+
 /// One batch on one thread, top to bottom: the thread's shards' gradients,
 /// their sum with every other thread's, and the step. Returns the batch's
 /// summed loss, or `None` when another thread asked to stop.
@@ -512,13 +521,13 @@ struct Meeting {
 fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
     s: S,
     replica: &mut Replica,
-    data: Examples<'_>,
-    layout: &Layout<'_>,
-    lr: f32,
+    plan: &EpochPlan<'_>,
     b: usize,
     thread: usize,
     meeting: Option<&Meeting>,
 ) -> Option<f32> {
+    let EpochPlan { data, layout, lr } = *plan;
+    let layout = &layout;
     let n = layout.batch(b).len();
     let Replica {
         model,
@@ -560,9 +569,7 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
 /// with `on_step` heard after each (only the first thread's counts).
 struct ThreadShare<'a, const IN: usize, M, F> {
     replica: &'a mut Replica,
-    data: Examples<'a>,
-    layout: Layout<'a>,
-    lr: f32,
+    plan: EpochPlan<'a>,
     thread: usize,
     meeting: Option<&'a Meeting>,
     on_step: F,
@@ -577,23 +584,16 @@ impl<const IN: usize, M: InputMap<IN>, F: FnMut(StepReport) -> ControlFlow<()>> 
 
     #[inline(always)]
     fn run<S: Simd>(mut self, s: S) -> Result<f64, Stop> {
-        let batches = self.layout.batches();
+        let batches = self.plan.layout.batches();
         let mut loss_sum = 0.0f64;
         for b in 0..batches {
-            let Some(batch_loss) = batch_step::<S, IN, M>(
-                s,
-                &mut *self.replica,
-                self.data,
-                &self.layout,
-                self.lr,
-                b,
-                self.thread,
-                self.meeting,
-            ) else {
+            let Some(batch_loss) =
+                batch_step::<S, IN, M>(s, self.replica, &self.plan, b, self.thread, self.meeting)
+            else {
                 // The first thread stopped after the batch before this one.
                 return Err(Stop::Requested { batch: b - 1 });
             };
-            let loss = batch_loss / self.layout.batch(b).len() as f32;
+            let loss = batch_loss / self.plan.layout.batch(b).len() as f32;
             if !loss.is_finite() {
                 // Every thread computed the same sum, so every thread stops
                 // here, and none waits for another.
@@ -713,15 +713,17 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
         let layout = self.layout(data, order);
         let Execution { threads, isa, .. } = self.execution;
         self.fold();
-        let lr = self.sgd.lr;
+        let plan = EpochPlan {
+            data,
+            layout,
+            lr: self.sgd.lr,
+        };
         let loss_sum = if threads == 1 {
             let replica = &mut *self.replicas[0];
             replica.prepare(&layout);
             isa.dispatch(ThreadShare::<IN, M, _> {
                 replica,
-                data,
-                layout,
-                lr,
+                plan,
                 thread: 0,
                 meeting: None,
                 on_step,
@@ -746,9 +748,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
                     scope.spawn(move || {
                         isa.dispatch(ThreadShare::<IN, M, _> {
                             replica,
-                            data,
-                            layout,
-                            lr,
+                            plan,
                             thread: t + 1,
                             meeting: Some(meeting),
                             on_step: |_| ControlFlow::Continue(()),
@@ -758,10 +758,8 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
                 }
                 first.prepare(&layout);
                 isa.dispatch(ThreadShare::<IN, M, _> {
-                    replica: &mut **first,
-                    data,
-                    layout,
-                    lr,
+                    replica: first,
+                    plan,
                     thread: 0,
                     meeting: Some(meeting),
                     on_step,
@@ -798,10 +796,14 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
         };
         self.fold();
         self.replicas[0].prepare(&layout);
-        Epoch {
-            trainer: self,
+        let plan = EpochPlan {
             data,
             layout,
+            lr: self.sgd.lr,
+        };
+        Epoch {
+            trainer: self,
+            plan,
             next: 0,
             loss_sum: 0.0,
         }
@@ -837,8 +839,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
 /// An epoch taken one batch at a time: see [`Trainer::begin_epoch`].
 pub struct Epoch<'t, const IN: usize, M: InputMap<IN>> {
     trainer: &'t mut Trainer<IN, M>,
-    data: Examples<'t>,
-    layout: Layout<'t>,
+    plan: EpochPlan<'t>,
     next: usize,
     loss_sum: f64,
 }
@@ -851,7 +852,7 @@ impl<const IN: usize, M: InputMap<IN>> Epoch<'_, IN, M> {
     /// [`Stop::Diverged`] if the batch's loss is not finite; the epoch is
     /// then over and the model stays as it was before it.
     pub fn step(&mut self) -> Option<Result<StepReport, Stop>> {
-        let batches = self.layout.batches();
+        let batches = self.plan.layout.batches();
         if self.next >= batches {
             return None;
         }
@@ -859,14 +860,12 @@ impl<const IN: usize, M: InputMap<IN>> Epoch<'_, IN, M> {
         self.next += 1;
         let job = OneBatch::<IN, M> {
             replica: &mut self.trainer.replicas[0],
-            data: self.data,
-            layout: &self.layout,
-            lr: self.trainer.sgd.lr,
+            plan: &self.plan,
             b,
             map: PhantomData,
         };
         let batch_loss = self.trainer.execution.isa.dispatch(job);
-        let loss = batch_loss / self.layout.batch(b).len() as f32;
+        let loss = batch_loss / self.plan.layout.batch(b).len() as f32;
         if !loss.is_finite() {
             self.next = batches;
             return Some(Err(Stop::Diverged { batch: b, loss }));
@@ -882,8 +881,9 @@ impl<const IN: usize, M: InputMap<IN>> Epoch<'_, IN, M> {
     /// Ends the epoch: the steps taken so far go into the model. Returns the
     /// mean training loss over the examples of those steps.
     pub fn finish(self) -> f64 {
-        let examples: usize = (0..self.next.min(self.layout.batches()))
-            .map(|b| self.layout.batch(b).len())
+        let layout = self.plan.layout;
+        let examples: usize = (0..self.next.min(layout.batches()))
+            .map(|b| layout.batch(b).len())
             .sum();
         let trainer = self.trainer;
         trainer.replicas[0]
@@ -896,9 +896,7 @@ impl<const IN: usize, M: InputMap<IN>> Epoch<'_, IN, M> {
 /// One batch of [`Epoch::step`], compiled per SIMD level.
 struct OneBatch<'a, const IN: usize, M> {
     replica: &'a mut Replica,
-    data: Examples<'a>,
-    layout: &'a Layout<'a>,
-    lr: f32,
+    plan: &'a EpochPlan<'a>,
     b: usize,
     map: PhantomData<M>,
 }
@@ -907,17 +905,8 @@ impl<const IN: usize, M: InputMap<IN>> Kernel for OneBatch<'_, IN, M> {
     type Output = f32;
     #[inline(always)]
     fn run<S: Simd>(self, s: S) -> f32 {
-        batch_step::<S, IN, M>(
-            s,
-            self.replica,
-            self.data,
-            self.layout,
-            self.lr,
-            self.b,
-            0,
-            None,
-        )
-        .expect("one thread never meets another")
+        batch_step::<S, IN, M>(s, self.replica, self.plan, self.b, 0, None)
+            .expect("one thread never meets another")
     }
 }
 

@@ -28,8 +28,8 @@
 //!
 //! The block shapes depend on the level's register file (16 vector registers
 //! with AVX2, 32 with AVX-512, 16 SSE or 32 NEON registers holding a
-//! quarter of the baseline's 16-lane vector each): [`logits_with`] and
-//! [`gradient_with`] name them. `cargo bench --bench kernels` measures
+//! quarter of the baseline's 16-lane vector each): `logits_with` and
+//! `gradient_with` name them. `cargo bench --bench kernels` measures
 //! them, and `docs/performance.md` records what was tried.
 
 use super::{Element, Rows};

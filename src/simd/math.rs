@@ -15,9 +15,9 @@ use super::{Simd, Vector};
 /// below 2^22 to a whole number (ties to even).
 const ROUNDING: f32 = 12_582_912.0;
 
-/// `ln 2` split in two (Cody and Waite): `LN2_HI` has few enough bits that
-/// `n * LN2_HI` is exact for every `n` `exp` meets.
-const LN2_HI: f32 = 0.693_359_375;
+/// `ln 2` split in two (Cody and Waite): `LN2_HI` (0.693359375 exactly) has
+/// few enough bits that `n * LN2_HI` is exact for every `n` `exp` meets.
+const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 
 /// `e^x`.
@@ -40,7 +40,7 @@ pub(super) fn exp<S: Simd>(s: S, x: S::Vector) -> S::Vector {
         8.333_452e-3,
         4.166_579_6e-2,
         1.666_666_5e-1,
-        5.000_000_1e-1,
+        0.5,
     ]
     .into_iter()
     .fold(s.zero(), |p, c| p.mul_add(r, s.splat(c)));
@@ -74,7 +74,7 @@ pub(super) fn ln<S: Simd>(s: S, x: S::Vector) -> S::Vector {
         -1.666_805_8e-1,
         2.000_071_4e-1,
         -2.499_999_4e-1,
-        3.333_333_1e-1,
+        3.333_333e-1,
     ]
     .into_iter()
     .fold(s.zero(), |p, c| p.mul_add(f, s.splat(c)));

@@ -1,9 +1,9 @@
 //! The SIMD layer every kernel is written against, and the choice of
 //! instruction set at run time.
 //!
-//! Each kernel is written once, generic over a [`Simd`] level: a zero-sized
+//! Each kernel is written once, generic over a `Simd` level: a zero-sized
 //! token whose existence proves the CPU can run that level's instructions,
-//! and whose [`Vector`] type holds [`Simd::LANES`] `f32` values in registers.
+//! and whose `Vector` type holds `Simd::LANES` `f32` values in registers.
 //! There are three levels ([`Isa`]):
 //!
 //! | level | vector | where |
@@ -18,10 +18,10 @@
 //! the only `unsafe` code of the kernels, in `avx2.rs` and `avx512.rs`.
 //!
 //! **Dispatch** follows `memchr` and `matrixmultiply`: a piece of work (a
-//! [`Kernel`]: a training epoch, an evaluation pass, one kernel call) is
+//! `Kernel`: a training epoch, an evaluation pass, one kernel call) is
 //! compiled once per level, as a generic body marked `#[inline(always)]`
 //! all the way down, under a thin entry point compiled with that level's
-//! `#[target_feature]`; [`Isa::dispatch`] picks the entry point. The choice
+//! `#[target_feature]`; `Isa::dispatch` picks the entry point. The choice
 //! is made once per piece of work, so its whole hot loop is one level's code.
 //!
 //! Which level runs: [`Isa::current`]. With the `std` feature it is the best
@@ -396,7 +396,7 @@ pub(crate) trait Vector:
 /// Chains of multiply-adds in registers: [`fma_peak`].
 const PEAK_CHAINS: usize = 12;
 
-/// The yardstick for the kernels: `steps` rounds of [`PEAK_CHAINS`]
+/// The yardstick for the kernels: `steps` rounds of 12
 /// independent chains of vector multiply-adds at level `isa`, on registers
 /// only, doing `steps * 12 * isa.lanes() * 2` floating-point operations.
 /// Timed, it gives the most FLOP/s this core reaches at that level, which
