@@ -1,6 +1,9 @@
 //! The whole-run benchmark: the default recipe (10 epochs, batch 256, lr 0.1,
 //! per-epoch validation on the 10,000 test images) on the real data, timed
-//! end to end for 1 and 2 threads and for 32x32 and 28x28 inputs.
+//! end to end through the core's `train::fit`, for every SIMD level this CPU
+//! has, 1 and 2 threads, and 32x32 and 28x28 inputs; each level's FMA peak
+//! is measured in the same run, and each time is set against the floor it
+//! implies (the run's GEMM FLOPs at that peak).
 //!
 //!     SOFTREG_DATA_DIR=../shared/fashion-mnist cargo bench --bench train
 //!
@@ -10,10 +13,13 @@
 //! Reports the median of several runs in seconds and images/s, where an
 //! image is one training example seen (600,000 per run).
 
-use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
-use softreg::train::{Examples, InputMap, Native, Resized};
-use softreg::{parallel, resize, Rng, SoftmaxRegression};
+use softreg::fashion_mnist::{
+    Examples, InputMap, Native, Resized, CLASSES, PIXELS, RESIZED_PIXELS,
+};
+use softreg::train::{self, Execution, Recipe};
+use softreg::{resize, simd, Isa, Rng, SoftmaxRegression};
 use softreg_cli::dataset::{self, Source, SplitFiles};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -52,24 +58,55 @@ fn load(dir: &Path, split: dataset::Split) -> Split {
 }
 
 /// One run of the recipe; returns (seconds, final validation accuracy).
-fn run<const IN: usize, M: InputMap<IN>>(train: &Split, val: &Split, threads: usize) -> (f64, f64) {
-    let mut rng = Rng::seed_from_u64(0);
-    let mut model = Box::new(SoftmaxRegression::<IN, CLASSES>::zeroed());
-    model.init_normal(&mut rng, 0.01);
-    let mut order: Vec<u32> = (0..train.images.len() as u32).collect();
+fn run<const IN: usize, M: InputMap<IN>>(
+    train: &Split,
+    val: &Split,
+    threads: usize,
+    isa: Isa,
+) -> (f64, f64) {
+    let execution = Execution {
+        threads,
+        isa,
+        ..Execution::default()
+    };
     let start = Instant::now();
-    let mut accuracy = 0.0;
-    for _ in 0..EPOCHS {
-        rng.shuffle(&mut order);
-        let sgd = parallel::Sgd {
-            batch_size: 256,
-            lr: 0.1,
-            threads,
-        };
-        parallel::train_epoch::<IN, M>(&mut model, train.examples(), &order, sgd, || {});
-        accuracy = parallel::evaluate::<IN, M>(&model, val.examples(), threads).accuracy();
-    }
-    (start.elapsed().as_secs_f64(), accuracy)
+    let fitted = train::fit::<IN, M>(
+        &Recipe::default(),
+        execution,
+        train.examples(),
+        val.examples(),
+        |_| ControlFlow::Continue(()),
+    )
+    .expect("the default recipe trains");
+    let seconds = start.elapsed().as_secs_f64();
+    (
+        seconds,
+        fitted.history.last().unwrap().validation.accuracy(),
+    )
+}
+
+/// GEMM FLOPs of one default run at 784 pixels per image (the 32x32 model
+/// runs on its folded weights, so the same): per epoch a forward and a
+/// gradient pass over the training images and a forward pass over the
+/// validation images, two FLOPs per multiply-add.
+fn gemm_flops(train: usize, val: usize) -> f64 {
+    let per_image = 2.0 * (PIXELS * CLASSES) as f64;
+    EPOCHS as f64 * per_image * (2 * train + val) as f64
+}
+
+/// The level's FMA peak in FLOP/s on this core: the median of seven timed
+/// runs of [`simd::fma_peak`].
+fn fma_peak(isa: Isa) -> f64 {
+    const STEPS: usize = 1 << 20;
+    let flops = (STEPS * 12 * 2 * isa.lanes()) as f64;
+    let times = (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(simd::fma_peak(isa, STEPS));
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    flops / median(times)
 }
 
 /// The same recipe the plain way, as the chapter does it: every image resized
@@ -140,53 +177,75 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(RUNS);
+    let levels: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_available()).collect();
+    let flops = gemm_flops(train.images.len(), val.images.len());
     println!(
-        "recipe: {EPOCHS} epochs, batch 256, lr 0.1, validation every epoch; median of {runs} runs"
+        "recipe: {EPOCHS} epochs, batch 256, lr 0.1, validation every epoch; median of {runs} runs; \
+         {:.1} GFLOP of GEMMs a run",
+        flops / 1e9
     );
+    let mut peaks = Vec::new();
+    for &isa in &levels {
+        let peak = fma_peak(isa);
+        println!("FMA peak, {isa:<8}: {:>6.1} GFLOP/s per core", peak / 1e9);
+        peaks.push((isa, peak));
+    }
     println!(
-        "{:<30} {:>8} {:>12} {:>14} {:>8}",
-        "inputs", "threads", "seconds", "images/s", "val acc"
+        "{:<30} {:>8} {:>9} {:>10} {:>12} {:>9} {:>8}",
+        "inputs", "level", "threads", "seconds", "images/s", "floor x", "val acc"
     );
     // Alternate the configurations run by run so drift in the machine's
-    // speed hits them all alike.
-    // Side 0 stands for the prepared-f32 baseline (32x32, one thread).
-    let all = [(0, 1), (32, 1), (32, 2), (28, 1), (28, 2)];
-    // `cargo bench --bench train -- 32/2 28/1` runs only those (0/1 is the
-    // prepared baseline); handy when comparing two builds side by side.
+    // speed hits them all alike. Side 0 stands for the prepared-f32
+    // baseline (32x32, one thread, current level).
+    let mut all = vec![(0, 1, Isa::current())];
+    for &isa in &levels {
+        all.extend([(32, 1, isa), (32, 2, isa)]);
+    }
+    all.extend([(28, 1, levels[0]), (28, 2, levels[0])]);
+    // `cargo bench --bench train -- 32/2/avx2 28/1` runs only those (a
+    // missing level means the best; 0/1 is the prepared baseline): handy
+    // when comparing two builds side by side.
     let wanted: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let configs: Vec<(usize, usize)> = all
+    let configs: Vec<(usize, usize, Isa)> = all
         .into_iter()
-        .filter(|(side, threads)| {
-            wanted.is_empty() || wanted.contains(&format!("{side}/{threads}"))
+        .filter(|&(side, threads, isa)| {
+            wanted.is_empty()
+                || wanted.contains(&format!("{side}/{threads}/{isa}"))
+                || (isa == levels[0] && wanted.contains(&format!("{side}/{threads}")))
         })
         .collect();
     let mut times = vec![Vec::new(); configs.len()];
     let mut accuracies = vec![0.0; configs.len()];
     for _ in 0..runs {
-        for (i, &(side, threads)) in configs.iter().enumerate() {
-            let (seconds, accuracy) = if side == 0 {
-                run_prepared(&train, &val)
-            } else if side == 32 {
-                run::<1024, Resized>(&train, &val, threads)
-            } else {
-                run::<784, Native>(&train, &val, threads)
+        for (i, &(side, threads, isa)) in configs.iter().enumerate() {
+            isa.set_current().expect("an available level");
+            let (seconds, accuracy) = match side {
+                0 => run_prepared(&train, &val),
+                32 => run::<1024, Resized>(&train, &val, threads, isa),
+                _ => run::<784, Native>(&train, &val, threads, isa),
             };
             times[i].push(seconds);
             accuracies[i] = accuracy;
         }
     }
-    for (i, &(side, threads)) in configs.iter().enumerate() {
+    for (i, &(side, threads, isa)) in configs.iter().enumerate() {
         let seconds = median(times[i].clone());
         let name = match side {
             0 => "32x32 f32 prepared, sgd_step".to_string(),
             _ => format!("{side}x{side}"),
         };
+        let peak = peaks
+            .iter()
+            .find(|(p, _)| *p == isa)
+            .map_or(f64::NAN, |p| p.1);
+        let floor = flops / (peak * threads as f64);
         println!(
-            "{name:<30} {threads:>8} {seconds:>12.4} {:>14.0} {:>8.4}",
+            "{name:<30} {isa:>8} {threads:>9} {seconds:>10.4} {:>12.0} {:>9.2} {:>8.4}",
             images / seconds,
+            seconds / floor,
             accuracies[i]
         );
     }

@@ -6,6 +6,8 @@
 //! before any data is read.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use softreg::train::MAX_SHARDS;
+use softreg::Isa;
 use std::path::PathBuf;
 
 /// Softmax regression from scratch, trained on Fashion-MNIST.
@@ -22,6 +24,18 @@ pub struct Cli {
     /// The flags of `train`, accepted without the subcommand too.
     #[command(flatten)]
     pub train: TrainArgs,
+
+    /// SIMD instruction set of the kernels: auto (the best this CPU has),
+    /// avx512, avx2 or baseline (SSE2 on x86_64, NEON on aarch64).
+    #[arg(
+        long,
+        global = true,
+        env = "SOFTREG_ISA",
+        value_name = "LEVEL",
+        default_value = "auto",
+        value_parser = parse_isa
+    )]
+    pub isa: Isa,
 }
 
 /// The subcommands.
@@ -92,8 +106,16 @@ pub struct TrainArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Threads for training and validation [default: the cores, at most 2].
-    /// The same seed gives bit-identical results whatever this is.
+    /// Parts each batch is cut into, a power of two up to 64: their
+    /// gradients are summed in a fixed order, so the shard count is part of
+    /// the arithmetic, and threads can share the parts out.
+    #[arg(long, default_value_t = softreg::train::DEFAULT_SHARDS, value_parser = parse_shards)]
+    pub shards: usize,
+
+    /// Threads for training and validation [default: the cores, up to the
+    /// shard count]. A power of two up to the shard count is used (the
+    /// largest not above this). The same seed gives bit-identical results
+    /// whatever this is.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 
@@ -134,6 +156,30 @@ fn parse_lr(s: &str) -> Result<f32, String> {
         Ok(lr)
     } else {
         Err(format!("must be a finite number > 0, got {s}"))
+    }
+}
+
+/// `--isa`: a level's name, or `auto` for the best this CPU has; a level the
+/// CPU lacks is a command-line error, not a crash.
+fn parse_isa(s: &str) -> Result<Isa, String> {
+    match Isa::from_name(s) {
+        Ok(None) => Ok(Isa::best_available()),
+        Ok(Some(isa)) => isa.check().map_err(|e| e.to_string()),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
+}
+
+/// `--shards`: a power of two the core accepts.
+fn parse_shards(s: &str) -> Result<usize, String> {
+    let shards: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    if shards.is_power_of_two() && shards <= MAX_SHARDS {
+        Ok(shards)
+    } else {
+        Err(format!(
+            "must be a power of two from 1 to {MAX_SHARDS}, got {s}"
+        ))
     }
 }
 
@@ -194,6 +240,25 @@ mod tests {
     }
 
     #[test]
+    fn isa_takes_the_levels_this_cpu_has() {
+        let isa = |arg: &str| Cli::try_parse_from(["softreg", "--isa", arg]).map(|c| c.isa);
+        assert_eq!(isa("auto").unwrap(), Isa::best_available());
+        assert_eq!(isa("baseline").unwrap(), Isa::Baseline);
+        for level in Isa::ALL {
+            match isa(level.name()) {
+                Ok(got) => assert!(got == level && level.is_available()),
+                Err(e) => {
+                    assert!(!level.is_available());
+                    assert!(e.to_string().contains("this CPU cannot run"), "{e}");
+                }
+            }
+        }
+        // After the subcommand too, for every subcommand.
+        let cli = Cli::try_parse_from(["softreg", "evaluate", "--model", "m", "--isa", "baseline"]);
+        assert_eq!(cli.unwrap().isa, Isa::Baseline);
+    }
+
+    #[test]
     fn resize_takes_the_two_sides_and_nothing_else() {
         let side = |arg: &str| {
             Cli::try_parse_from(["softreg", "--resize", arg]).map(|c| c.train.resize.side())
@@ -216,6 +281,9 @@ mod tests {
             &["softreg", "--lr", "0"],
             &["softreg", "--resize", "30"],
             &["softreg", "train", "--threads", "0"],
+            &["softreg", "--shards", "3"],
+            &["softreg", "--shards", "128"],
+            &["softreg", "--isa", "sse9"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }

@@ -19,21 +19,28 @@
 
 mod args;
 mod commands;
-mod fit;
 mod outputs;
 mod picture;
 mod plot;
+mod saved_model;
 
 use args::{Cli, Command};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use softreg::Isa;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Exits with code 2 (or 0 for --help) on a bad command line.
-    let cli = Cli::parse();
+    // Exits with code 2 (or 0 for --help and --version) on a bad command
+    // line, a level this CPU cannot run included.
+    let matches = Cli::command().version(version()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Every kernel the commands run, not only training's, uses this level.
+    cli.isa
+        .set_current()
+        .expect("--isa accepts only levels this CPU can run");
     let command = cli.command.unwrap_or(Command::Train(cli.train));
     let result = match &command {
-        Command::Train(args) => commands::train::train_command(args),
+        Command::Train(args) => commands::train::train_command(args, cli.isa),
         Command::Evaluate(args) => commands::evaluate::evaluate_command(args),
         Command::Predict(args) => commands::predict::predict_command(args),
         Command::Download(args) => commands::download::download_command(args),
@@ -46,4 +53,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `softreg --version`: the version and the SIMD levels this CPU runs, the
+/// best first (what `--isa auto` picks).
+fn version() -> &'static str {
+    let levels: Vec<&str> = Isa::ALL
+        .into_iter()
+        .filter(|isa| isa.is_available())
+        .map(Isa::name)
+        .collect();
+    let line = format!(
+        "{} (SIMD: {}; this CPU runs {})",
+        env!("CARGO_PKG_VERSION"),
+        Isa::best_available(),
+        levels.join(", ")
+    );
+    // Once per process, before anything else: clap wants a 'static str.
+    Box::leak(line.into_boxed_str())
 }

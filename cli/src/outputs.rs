@@ -3,13 +3,34 @@
 //! and a run that fails takes its directory with it: a run directory either
 //! holds a finished run or does not exist.
 
-use crate::fit::{EpochMetrics, Model};
 use anyhow::{bail, Context, Result};
+use softreg::fashion_mnist::CLASSES;
+use softreg::SoftmaxRegression;
 use softreg_cli::atomic_file::write_atomically;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The model this application trains: `IN` inputs, ten classes.
+pub type Model<const IN: usize> = SoftmaxRegression<IN, CLASSES>;
+
+/// What one epoch of a run measured: a row of `metrics.csv`, a point of
+/// `curves.svg`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: u32,
+    /// Mean training loss over the epoch, each batch's loss taken before its
+    /// update (as the chapter's progress board plots it).
+    pub train_loss: f64,
+    /// Mean loss over the whole validation set after the epoch.
+    pub val_loss: f64,
+    /// Validation accuracy after the epoch: correct / total.
+    pub val_acc: f64,
+    /// Wall time of the epoch, validation included.
+    pub seconds: f64,
+}
 
 /// Name of the model file in a run directory.
 pub const MODEL_FILE: &str = "model.softreg";

@@ -1,7 +1,7 @@
 //! `curves.svg`: train loss, validation loss and validation accuracy against
 //! epoch on one pair of axes, like the chapter's progress board.
 
-use crate::fit::EpochMetrics;
+use crate::outputs::EpochMetrics;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 

@@ -1,55 +1,20 @@
 //! `softreg evaluate`: a saved model's loss, accuracy, per-class accuracy
-//! and confusion matrix on the validation set; and model-file loading,
-//! which `predict` shares.
+//! and confusion matrix on the validation set, all from one evaluation.
 
 use crate::args::EvaluateArgs;
-use crate::fit::{self, Model};
-use anyhow::{anyhow, bail, Context, Result};
-use softreg::fashion_mnist::{CLASSES, CLASS_NAMES, PIXELS, RESIZED_PIXELS};
-use softreg::model_file;
-use softreg::parallel;
-use softreg::train::{Examples, InputMap, Native, Resized};
+use crate::saved_model::SavedModel;
+use anyhow::Result;
+use softreg::fashion_mnist::{
+    Examples, InputMap, Native, Resized, CLASSES, CLASS_NAMES, PIXELS, RESIZED_PIXELS,
+};
+use softreg::pixel_model::PixelModel;
+use softreg::{Evaluation, Isa};
 use softreg_cli::dataset::{Source, Split, SplitFiles};
 use std::io::Write;
-use std::path::Path;
-
-/// A model file read from disk, with its input size decided at run time.
-pub enum LoadedModel {
-    /// 32x32 inputs (the chapter's resize).
-    Resized(Box<Model<RESIZED_PIXELS>>),
-    /// Native 28x28 inputs.
-    Native(Box<Model<PIXELS>>),
-}
-
-/// Reads a model file and loads it at the input size its header names.
-pub fn load_model(path: &Path) -> Result<LoadedModel> {
-    let shown = path.display();
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read model {shown}"))?;
-    let header = model_file::read_header(&bytes).map_err(|e| anyhow!("{shown}: {e}"))?;
-    if header.outputs as usize != CLASSES {
-        bail!(
-            "{shown}: model has {} classes, Fashion-MNIST has {CLASSES}",
-            header.outputs
-        );
-    }
-    fn load<const IN: usize>(bytes: &[u8], shown: &str) -> Result<Box<Model<IN>>> {
-        let mut model = Box::new(Model::<IN>::zeroed());
-        model
-            .load_file_bytes(bytes)
-            .map_err(|e| anyhow!("{shown}: {e}"))?;
-        Ok(model)
-    }
-    let shown = shown.to_string();
-    match header.inputs as usize {
-        RESIZED_PIXELS => Ok(LoadedModel::Resized(load(&bytes, &shown)?)),
-        PIXELS => Ok(LoadedModel::Native(load(&bytes, &shown)?)),
-        n => bail!("{shown}: model has {n} inputs; softreg knows {PIXELS} (28x28) and {RESIZED_PIXELS} (32x32)"),
-    }
-}
 
 /// Runs `softreg evaluate`.
 pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
-    let model = load_model(&args.model)?;
+    let model = SavedModel::read(&args.model)?;
     let source = Source::new(
         args.data.data_dir.as_deref(),
         args.data.offline,
@@ -57,44 +22,55 @@ pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     );
     let files = SplitFiles::open(&source, Split::Test)?;
     let test = files.examples()?;
-    match model {
-        LoadedModel::Resized(m) => report::<RESIZED_PIXELS, Resized>(&m, test),
-        LoadedModel::Native(m) => report::<PIXELS, Native>(&m, test),
-    }
+    let eval = if model.resizes() {
+        evaluate::<RESIZED_PIXELS, Resized>(&model, test)?
+    } else {
+        evaluate::<PIXELS, Native>(&model, test)?
+    };
+    report(&eval)
 }
 
-fn report<const IN: usize, M: InputMap<IN>>(model: &Model<IN>, test: Examples<'_>) -> Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // The same sums as training's per-epoch validation, so the figures match.
-    let eval = parallel::evaluate::<IN, M>(model, test, threads);
-    let predicted = fit::predict_all::<IN, M>(model, test.images);
-    let labels = test.labels;
-    // confusion[true][predicted]
-    let mut confusion = [[0usize; CLASSES]; CLASSES];
-    for (&t, &p) in labels.iter().zip(&predicted) {
-        confusion[usize::from(t)][usize::from(p)] += 1;
+/// The evaluation of `model` on `test`: an `f32` model as training
+/// validates it, on its weights folded for raw pixels (so the figures are
+/// the run's own); an int8 model as the firmware runs it, image by image.
+fn evaluate<const IN: usize, M: InputMap<IN>>(
+    model: &SavedModel,
+    test: Examples<'_>,
+) -> Result<Evaluation> {
+    if let Some(f32_model) = model.f32_model::<IN>()? {
+        let mut pixels = Box::new(PixelModel::zeroed());
+        pixels.fold_from::<IN, M>(&f32_model);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return Ok(pixels.evaluate(test, Isa::current(), threads));
     }
+    let classifier = model.classifier::<IN>()?;
+    let mut eval = Evaluation::default();
+    for (image, &label) in test.images.iter().zip(test.labels) {
+        let p = classifier.probabilities(image);
+        let predicted = softreg::kernels::softmax::argmax(&p);
+        eval.confusion[usize::from(label)][predicted] += 1;
+        eval.loss_sum -= f64::from(p[usize::from(label)]).ln();
+    }
+    Ok(eval)
+}
 
+fn report(eval: &Evaluation) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "validation images: {}", eval.count)?;
+    writeln!(out, "validation images: {}", eval.count())?;
     writeln!(out, "loss:     {:.4}", eval.mean_loss())?;
     writeln!(
         out,
         "accuracy: {:.4} ({} of {})",
         eval.accuracy(),
-        eval.correct,
-        eval.count
+        eval.correct(),
+        eval.count()
     )?;
     writeln!(out)?;
     writeln!(out, "{:<12} {:>8} {:>7}", "class", "accuracy", "images")?;
-    for (class, row) in confusion.iter().enumerate() {
-        let total: usize = row.iter().sum();
-        let acc = if total == 0 {
-            f64::NAN
-        } else {
-            row[class] as f64 / total as f64
-        };
-        writeln!(out, "{:<12} {:>8.4} {:>7}", CLASS_NAMES[class], acc, total)?;
+    for (class, name) in CLASS_NAMES.iter().enumerate() {
+        let (total, correct) = eval.of_class(class);
+        let acc = correct as f64 / total as f64;
+        writeln!(out, "{name:<12} {acc:>8.4} {total:>7}")?;
     }
     writeln!(out)?;
     writeln!(
@@ -106,7 +82,7 @@ fn report<const IN: usize, M: InputMap<IN>>(model: &Model<IN>, test: Examples<'_
         write!(out, " {:>5}", short_name(class))?;
     }
     writeln!(out)?;
-    for (class, row) in confusion.iter().enumerate() {
+    for (class, row) in eval.confusion.iter().enumerate() {
         write!(out, "{:<12}", CLASS_NAMES[class])?;
         for count in row {
             write!(out, " {count:>5}")?;

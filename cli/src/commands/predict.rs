@@ -1,27 +1,27 @@
-//! `softreg predict`: classify PNG images with a saved model.
+//! `softreg predict`: classify PNG images with a saved model, `f32` or
+//! int8, through the core's classifier (the code a firmware runs).
 //!
 //! Each image is read by [`softreg_cli::png_input`], which turns any 8-bit
 //! PNG into what the dataset looks like: 28x28 grayscale, the garment light
 //! on a dark background, centred in a square.
 
 use crate::args::PredictArgs;
-use crate::commands::evaluate::{load_model, LoadedModel};
-use crate::fit::Model;
+use crate::saved_model::SavedModel;
 use anyhow::Result;
 use softreg::fashion_mnist::{CLASSES, CLASS_NAMES, PIXELS, RESIZED_PIXELS};
-use softreg::train::{InputMap, Native, Resized};
 use softreg_cli::png_input::read_as_fashion_mnist;
 use std::io::Write;
 
 /// Runs `softreg predict`.
 pub fn predict_command(args: &PredictArgs) -> Result<()> {
-    let model = load_model(&args.model)?;
+    let model = SavedModel::read(&args.model)?;
     let mut out = std::io::stdout().lock();
     for path in &args.images {
         let image = read_as_fashion_mnist(path)?;
-        let probs = match &model {
-            LoadedModel::Resized(m) => probabilities::<RESIZED_PIXELS, Resized>(m, &image),
-            LoadedModel::Native(m) => probabilities::<PIXELS, Native>(m, &image),
+        let probs = if model.resizes() {
+            model.classifier::<RESIZED_PIXELS>()?.probabilities(&image)
+        } else {
+            model.classifier::<PIXELS>()?.probabilities(&image)
         };
         let mut ranked: Vec<usize> = (0..CLASSES).collect();
         ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
@@ -32,14 +32,4 @@ pub fn predict_command(args: &PredictArgs) -> Result<()> {
         writeln!(out, "{}: {}", path.display(), top.join(", "))?;
     }
     Ok(())
-}
-
-/// The class probabilities of one 28x28 image, mapped to inputs by `M`.
-fn probabilities<const IN: usize, M: InputMap<IN>>(
-    model: &Model<IN>,
-    image: &[u8; PIXELS],
-) -> [f32; CLASSES] {
-    let mut x = [0.0f32; IN];
-    M::map(image, &mut x);
-    model.probabilities(&x)
 }

@@ -1,14 +1,18 @@
-//! `softreg train`: load the data, train, and write the run directory.
+//! `softreg train`: load the data, train with the core's `fit` loop, and
+//! write the run directory.
 
 use crate::args::{Resize, TrainArgs};
-use crate::fit::{self, Config, EpochMetrics};
-use crate::outputs::{self, RunDir, MODEL_FILE};
+use crate::outputs::{self, EpochMetrics, RunDir, MODEL_FILE};
 use crate::picture::{self, Mistake};
 use crate::plot;
 use anyhow::{bail, Result};
-use softreg::fashion_mnist::{PIXELS, RESIZED_PIXELS};
-use softreg::train::{InputMap, Native, Resized};
+use indicatif::{ProgressBar, ProgressStyle};
+use softreg::fashion_mnist::{InputMap, Native, Resized, PIXELS, RESIZED_PIXELS};
+use softreg::pixel_model::PixelModel;
+use softreg::train::{self, Event, Execution, FitError, Recipe, Sgd};
+use softreg::Isa;
 use softreg_cli::dataset::{Source, Split, SplitFiles};
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 /// The chapter's prediction step looks at the first validation batch.
@@ -33,18 +37,17 @@ impl Console {
 }
 
 /// Runs `softreg train`.
-pub fn train_command(args: &TrainArgs) -> Result<()> {
+pub fn train_command(args: &TrainArgs, isa: Isa) -> Result<()> {
     match args.resize {
-        Resize::To32 => train_with::<RESIZED_PIXELS, Resized>(args),
-        Resize::Native28 => train_with::<PIXELS, Native>(args),
+        Resize::To32 => train_with::<RESIZED_PIXELS, Resized>(args, isa),
+        Resize::Native28 => train_with::<PIXELS, Native>(args, isa),
     }
 }
 
-fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> {
+fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> Result<()> {
     let console = Console {
         to_stderr: args.json,
     };
-    let threads = args.threads.map_or_else(available_threads, |t| t as usize);
     // Claim the run directory first: a bad --out should fail in a
     // millisecond, not after the data is loaded. Until `keep`, an error
     // removes it again.
@@ -69,35 +72,97 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> 
         load_start.elapsed().as_secs_f64()
     );
 
-    let config = Config {
+    let recipe = Recipe {
         epochs: args.epochs,
-        batch_size: args.batch_size as usize,
-        lr: args.lr,
+        sgd: Sgd {
+            batch_size: args.batch_size as usize,
+            lr: args.lr,
+        },
         sigma: args.sigma,
         seed: args.seed,
-        threads,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let requested = args.threads.map_or(cores, |t| t as usize);
+    let execution = Execution {
+        shards: args.shards,
+        threads: Execution::threads_for(args.shards, requested),
+        isa,
+    };
+    let threads = execution.threads;
+    let note = match args.threads {
+        Some(asked) if asked as usize != threads => format!(
+            " (--threads {asked}: a power of two up to the {} shards)",
+            args.shards
+        ),
+        _ => String::new(),
     };
     console.line(&format!(
-        "training: {} epochs, batch size {}, lr {}, sigma {}, seed {}, {} thread{}",
-        config.epochs,
-        config.batch_size,
-        config.lr,
-        config.sigma,
-        config.seed,
-        threads,
-        if threads == 1 { "" } else { "s" }
+        "training: {} epochs, batch size {}, lr {}, sigma {}, seed {}, {} shards, \
+         {threads} thread{}{note}, {isa} SIMD",
+        recipe.epochs,
+        recipe.sgd.batch_size,
+        recipe.sgd.lr,
+        recipe.sigma,
+        recipe.seed,
+        execution.shards,
+        if threads == 1 { "" } else { "s" },
     ));
     console.line("epoch  train loss  val loss  val acc  seconds");
-    let trained = fit::train::<IN, M>(&config, train_set, test_set, |m: &EpochMetrics| {
-        console.line(&format!(
-            "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
-            m.epoch, m.train_loss, m.val_loss, m.val_acc, m.seconds
-        ));
-    });
 
-    // A model file with NaN or infinite weights would be refused by every
-    // reader (`evaluate` included), so a diverged run is an error, not a run.
-    let model = &trained.model;
+    let batches = train_set.len().div_ceil(recipe.sgd.batch_size) as u64;
+    let bar = ProgressBar::new(batches).with_style(
+        ProgressStyle::with_template("epoch {prefix} {bar:40} {pos}/{len} batches")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut history = Vec::with_capacity(recipe.epochs as usize);
+    let start = Instant::now();
+    let mut epoch_start = start;
+    let fitted = train::fit::<IN, M>(&recipe, execution, train_set, test_set, |event| {
+        match event {
+            Event::Step { epoch, step } => {
+                if step.batch == 0 {
+                    bar.reset();
+                    bar.set_prefix(epoch.to_string());
+                }
+                bar.inc(1);
+            }
+            Event::Epoch(report) => {
+                let now = Instant::now();
+                let metrics = EpochMetrics {
+                    epoch: report.epoch,
+                    train_loss: report.train_loss,
+                    val_loss: report.validation.mean_loss(),
+                    val_acc: report.validation.accuracy(),
+                    seconds: (now - epoch_start).as_secs_f64(),
+                };
+                epoch_start = now;
+                bar.suspend(|| {
+                    console.line(&format!(
+                        "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
+                        metrics.epoch,
+                        metrics.train_loss,
+                        metrics.val_loss,
+                        metrics.val_acc,
+                        metrics.seconds
+                    ))
+                });
+                history.push(metrics);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    let train_seconds = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let model = match fitted {
+        Ok(fitted) => fitted.model,
+        Err(FitError::Stopped { epoch, stop }) => bail!(
+            "training stopped in epoch {epoch}: {stop} (--lr {} is too large for this data)",
+            recipe.sgd.lr
+        ),
+        Err(e) => bail!("{e}"),
+    };
+    // The last step's update can overflow after a finite loss; a model file
+    // with NaN or infinite weights would be refused by every reader.
     if !model
         .weights
         .iter()
@@ -106,14 +171,18 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> 
         .all(|v| v.is_finite())
     {
         bail!(
-            "training diverged: the weights are no longer finite numbers (--lr {} is too large)",
-            config.lr
+            "training diverged in its last step: the weights are no longer finite numbers \
+             (--lr {} is too large)",
+            recipe.sgd.lr
         );
     }
 
     // The chapter's prediction step: the first validation batch, in file order.
     let batch = PREDICTION_BATCH.min(test_set.images.len());
-    let predicted = fit::predict_all::<IN, M>(&trained.model, &test_set.images[..batch]);
+    let mut pixels = Box::new(PixelModel::zeroed());
+    pixels.fold_from::<IN, M>(&model);
+    let mut predicted = vec![0u8; batch];
+    pixels.predict(&test_set.images[..batch], &mut predicted);
     let mistakes: Vec<Mistake<'_>> = predicted
         .iter()
         .enumerate()
@@ -130,17 +199,13 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> 
         mistakes.len()
     ));
 
-    run.write("metrics.csv", |out| {
-        outputs::write_metrics(out, &trained.history)
-    })?;
-    let svg = plot::curves_svg(&trained.history)?;
+    run.write("metrics.csv", |out| outputs::write_metrics(out, &history))?;
+    let svg = plot::curves_svg(&history)?;
     run.write("curves.svg", |out| Ok(out.write_all(svg.as_bytes())?))?;
     run.write("misclassified.png", |out| {
         picture::misclassified_png(out, &mistakes, batch)
     })?;
-    run.write(MODEL_FILE, |out| {
-        outputs::write_model(out, &trained.model, side)
-    })?;
+    run.write(MODEL_FILE, |out| outputs::write_model(out, &model, side))?;
     let out_dir = run.keep();
     console.line(&format!(
         "wrote metrics.csv, curves.svg, misclassified.png and {MODEL_FILE} to {}",
@@ -148,33 +213,27 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs) -> Result<()> 
     ));
 
     if args.json {
-        let last = trained.history.last().copied();
-        let images = train_set.images.len() as f64 * f64::from(config.epochs);
+        let last = history.last().copied();
+        let images = train_set.images.len() as f64 * f64::from(recipe.epochs);
         let json = serde_json::json!({
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
+            "epochs": recipe.epochs,
+            "batch_size": recipe.sgd.batch_size,
             // 0.1f32 widened to f64 prints 0.10000000149011612; the shortest
             // decimal that round-trips the f32 is what the user typed.
-            "lr": config.lr.to_string().parse::<f64>().unwrap_or(f64::from(config.lr)),
+            "lr": recipe.sgd.lr.to_string().parse::<f64>().unwrap_or(f64::from(recipe.sgd.lr)),
             "resize": args.resize.side(),
-            "seed": config.seed,
+            "seed": recipe.seed,
+            "shards": execution.shards,
             "threads": threads,
+            "isa": isa.name(),
             "train_loss": last.map(|m| m.train_loss),
             "val_loss": last.map(|m| m.val_loss),
             "val_acc": last.map(|m| m.val_acc),
-            "train_seconds": trained.seconds,
-            "images_per_second": images / trained.seconds,
+            "train_seconds": train_seconds,
+            "images_per_second": images / train_seconds,
             "out_dir": out_dir.display().to_string(),
         });
         println!("{json}");
     }
     Ok(())
-}
-
-/// The default thread count: every core, up to what the core's fixed
-/// sharding can use (more would sit idle).
-fn available_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(softreg::train::SHARDS)
 }
