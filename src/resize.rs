@@ -271,9 +271,9 @@ pub fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
 /// last one ending at the row's end that overlaps the one before it (for 16
 /// lanes `0, 12`; for 8 lanes `0, 8, 16, 20`). The overlap is computed
 /// twice, identically, so no lane needs masking.
-const fn row_vectors(lanes: usize) -> ([usize; 4], usize) {
+const fn row_vectors(lanes: usize) -> ([usize; ROW_VECTORS], usize) {
     assert!(lanes >= 8 && lanes <= SIDE, "a row in at most four vectors");
-    let mut starts = [0; 4];
+    let mut starts = [0; ROW_VECTORS];
     let mut count = 0;
     while count * lanes + lanes <= SIDE {
         starts[count] = count * lanes;
@@ -294,27 +294,29 @@ pub(crate) fn gram_add_with<S: Simd>(
     scale: f32,
     w_eff: &mut [f32; PIXELS],
 ) {
-    const MAX_VECTORS: usize = 4;
     let t = &GRAM_28_FROM_32;
     let (starts, count) = row_vectors(S::LANES);
     let starts = &starts[..count];
-    let row_of = |m: &[f32; PIXELS], r: usize| -> [S::Vector; MAX_VECTORS] {
-        core::array::from_fn(|v| match starts.get(v) {
-            Some(&p) => s.load(&m[r * SIDE + p..]),
-            None => s.zero(),
-        })
-    };
     // Down each column first: H = (T^T T) G, one whole row at a time. H's
     // rows get a zero on either side, so the pass along rows below is the
     // same three-term sum everywhere. (Rows first, the other order, reads
     // each freshly written row back one lane off, which the store buffer
     // cannot forward.)
     let mut h = [[0.0f32; SIDE + 2]; SIDE];
-    let none = [s.zero(); MAX_VECTORS];
+    let none = [s.zero(); ROW_VECTORS];
     for (r, h_row) in h.iter_mut().enumerate() {
-        let here = row_of(g, r);
-        let up = if r > 0 { row_of(g, r - 1) } else { none };
-        let down = if r + 1 < SIDE { row_of(g, r + 1) } else { none };
+        let row = |r: usize| &g[r * SIDE..(r + 1) * SIDE];
+        let here = load_row(s, row(r), starts, 0);
+        let up = if r > 0 {
+            load_row(s, row(r - 1), starts, 0)
+        } else {
+            none
+        };
+        let down = if r + 1 < SIDE {
+            load_row(s, row(r + 1), starts, 0)
+        } else {
+            none
+        };
         let (b, d, a) = (
             s.splat(t.below[r]),
             s.splat(t.diagonal[r]),
@@ -327,32 +329,44 @@ pub(crate) fn gram_add_with<S: Simd>(
     }
     // Then along each row: H (T^T T), added to the folded weights. Every
     // vector of a row is read before any is written, as they overlap.
-    let coefficients = |c: &[f32; SIDE]| -> [S::Vector; MAX_VECTORS] {
-        core::array::from_fn(|v| match starts.get(v) {
-            Some(&p) => s.load(&c[p..]),
-            None => s.zero(),
-        })
-    };
-    let (below, diagonal, above) = (
-        coefficients(&t.below),
-        coefficients(&t.diagonal),
-        coefficients(&t.above),
-    );
+    let below = load_row(s, &t.below, starts, 0);
+    let diagonal = load_row(s, &t.diagonal, starts, 0);
+    let above = load_row(s, &t.above, starts, 0);
     let scale = s.splat(scale);
     for (w_row, h_row) in w_eff.chunks_exact_mut(SIDE).zip(&h) {
-        let updated: [S::Vector; MAX_VECTORS] = core::array::from_fn(|v| match starts.get(v) {
-            Some(&p) => {
-                let sum = below[v] * s.load(&h_row[p..])
-                    + diagonal[v] * s.load(&h_row[p + 1..])
-                    + above[v] * s.load(&h_row[p + 2..]);
-                s.load(&w_row[p..]) + scale * sum
-            }
-            None => s.zero(),
-        });
+        let (left, middle, right) = (
+            load_row(s, h_row, starts, 0),
+            load_row(s, h_row, starts, 1),
+            load_row(s, h_row, starts, 2),
+        );
+        let mut updated = load_row(s, w_row, starts, 0);
+        for v in 0..starts.len() {
+            let sum = below[v] * left[v] + diagonal[v] * middle[v] + above[v] * right[v];
+            updated[v] += scale * sum;
+        }
         for (v, &p) in starts.iter().enumerate() {
             updated[v].store(&mut w_row[p..]);
         }
     }
+}
+
+/// The most vectors a 28-wide row takes (at 8 lanes).
+const ROW_VECTORS: usize = 4;
+
+/// The vectors of a row that start at `starts` (plus `offset`); the unused
+/// slots zero.
+#[inline(always)]
+fn load_row<S: Simd>(
+    s: S,
+    row: &[f32],
+    starts: &[usize],
+    offset: usize,
+) -> [S::Vector; ROW_VECTORS] {
+    let mut vectors = [s.zero(); ROW_VECTORS];
+    for (v, &p) in vectors.iter_mut().zip(starts) {
+        *v = s.load(&row[p + offset..]);
+    }
+    vectors
 }
 
 #[cfg(test)]

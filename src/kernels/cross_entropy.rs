@@ -13,7 +13,6 @@
 //! which [`softmax_cross_entropy_grad`] leaves in place of the logits.
 
 use crate::simd::{Isa, Kernel, Simd, Vector, MAX_LANES};
-use core::array;
 
 /// The log-gather: `out[i] = y_hat[i][y[i]]`, the chapter's `y_hat[[0, 1], y]`.
 ///
@@ -191,15 +190,31 @@ impl<S: Simd, const C: usize> RowsInLanes<S, C> {
     /// Exactly `S::LANES` rows and labels.
     #[inline(always)]
     fn new(s: S, rows: &[[f32; C]], labels: &[u8]) -> Self {
-        // Transpose: `z[j]` holds logit `j` of every row.
-        let z: [S::Vector; C] = array::from_fn(|j| lanes_of(s, rows, |row, _| row[j]));
-        let z_label = lanes_of(s, rows, |row, r| row[usize::from(labels[r])]);
+        // Transpose: `exps[j]` holds logit `j` of every row (for now).
+        let mut column = [0.0f32; MAX_LANES];
+        let mut exps = [s.zero(); C];
+        for (j, z) in exps.iter_mut().enumerate() {
+            for (c, row) in column.iter_mut().zip(rows) {
+                *c = row[j];
+            }
+            *z = s.load(&column);
+        }
+        for ((c, row), &label) in column.iter_mut().zip(rows).zip(labels) {
+            *c = row[usize::from(label)];
+        }
+        let z_label = s.load(&column);
         // Subtracting each row's max makes every exponent <= 0 and the
         // largest exp exactly 1, so the sum is in [1, C] (see the module
         // docs).
-        let max = z.iter().fold(s.splat(f32::NEG_INFINITY), |m, &v| m.max(v));
-        let exps = z.map(|v| s.exp(v - max));
-        let sums = exps.iter().fold(s.zero(), |sum, &e| sum + e);
+        let mut max = s.splat(f32::NEG_INFINITY);
+        for &z in &exps {
+            max = max.max(z);
+        }
+        let mut sums = s.zero();
+        for e in exps.iter_mut() {
+            *e = s.exp(*e - max);
+            sums += *e;
+        }
         // logsumexp(z) - z_y, arranged so both terms are small: sum >= 1.
         let losses = s.ln(sums) - (z_label - max);
         RowsInLanes { exps, sums, losses }
@@ -227,20 +242,6 @@ impl<S: Simd, const C: usize> RowsInLanes<S, C> {
         self.losses.store_partial(&mut counted[..n]);
         s.load(&counted)
     }
-}
-
-/// One vector with `value(row r, r)` in lane `r`.
-#[inline(always)]
-fn lanes_of<S: Simd, const C: usize>(
-    s: S,
-    rows: &[[f32; C]],
-    value: impl Fn(&[f32; C], usize) -> f32,
-) -> S::Vector {
-    let mut column = [0.0f32; MAX_LANES];
-    for (r, (c, row)) in column.iter_mut().zip(rows).enumerate() {
-        *c = value(row, r);
-    }
-    s.load(&column)
 }
 
 #[cfg(test)]

@@ -34,7 +34,6 @@
 
 use super::{Element, Rows};
 use crate::simd::{Isa, Kernel, Simd, Vector};
-use core::array;
 use core::marker::PhantomData;
 
 /// `logits[i][j] = b[j] + scale * sum_k x[i][k] * w[j][k]`: the forward pass
@@ -206,7 +205,10 @@ fn logits_blocked<
     let mut out_blocks = logits.chunks_exact_mut(R);
     let mut i = 0;
     for ob in &mut out_blocks {
-        let xb: [&[T; IN]; R] = array::from_fn(|r| x.row(i + r));
+        let mut xb = [x.row(i); R];
+        for (r, row) in xb.iter_mut().enumerate().skip(1) {
+            *row = x.row(i + r);
+        }
         logits_rows::<S, T, R, J, IN, OUT>(s, &xb, w, b, scale, ob);
         i += R;
     }
@@ -268,7 +270,10 @@ fn logits_block<
     let mut acc = [[s.zero(); J]; R];
     let full = IN / lanes * lanes;
     for k in (0..full).step_by(lanes) {
-        let xv: [S::Vector; R] = array::from_fn(|r| T::load(s, &x[r][k..]));
+        let mut xv = [s.zero(); R];
+        for (v, x_row) in xv.iter_mut().zip(x) {
+            *v = T::load(s, &x_row[k..]);
+        }
         for (j, w_row) in w.iter().enumerate() {
             let wv = s.load(&w_row[k..]);
             for r in 0..R {
@@ -278,7 +283,10 @@ fn logits_block<
     }
     if full < IN {
         // The last, partial vector: zero padding adds nothing to the dots.
-        let xv: [S::Vector; R] = array::from_fn(|r| T::load_partial(s, &x[r][full..]));
+        let mut xv = [s.zero(); R];
+        for (v, x_row) in xv.iter_mut().zip(x) {
+            *v = T::load_partial(s, &x_row[full..]);
+        }
         for (j, w_row) in w.iter().enumerate() {
             let wv = s.load_partial(&w_row[full..], 0.0);
             for r in 0..R {
@@ -382,7 +390,10 @@ fn gradient_panel<
     let mut acc = [[s.zero(); V]; OUT];
     for (i, g_row) in g.iter().enumerate() {
         let x_row = x.row(i);
-        let xv: [S::Vector; V] = array::from_fn(|v| T::load(s, &x_row[k + v * lanes..]));
+        let mut xv = [s.zero(); V];
+        for (v, xv) in xv.iter_mut().enumerate() {
+            *xv = T::load(s, &x_row[k + v * lanes..]);
+        }
         for (acc_j, &g_ij) in acc.iter_mut().zip(g_row) {
             let g_ij = s.splat(g_ij);
             for v in 0..V {
@@ -441,6 +452,7 @@ fn gradient_tail<
 mod tests {
     extern crate std;
     use super::*;
+    use core::array;
     use crate::kernels::{reference, Picked};
     use crate::Rng;
     use std::format;

@@ -8,6 +8,12 @@
 //! functions handle every `f32` input anyway: `exp` gives 0 below about
 //! -103.97 and infinity above about 88.72, `ln` gives `-inf` at 0, NaN
 //! below it and infinity at infinity, and NaN stays NaN.
+//!
+//! Like every vector code of the crate, these use plain loops, never a
+//! closure passed to a library function (`map`, `fold`, `array::from_fn`):
+//! such a closure is compiled apart from the per-level entry point, without
+//! its `#[target_feature]`, and every vector instruction in it becomes a
+//! call.
 
 use super::{Simd, Vector};
 
@@ -19,6 +25,29 @@ const ROUNDING: f32 = 12_582_912.0;
 /// few enough bits that `n * LN2_HI` is exact for every `n` `exp` meets.
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
+
+/// `P` of `e^r = 1 + r + r^2 P(r)`, highest degree first.
+const EXP_POLYNOMIAL: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
+
+/// `P` of `ln(1 + f) = f - f^2 / 2 + f^3 P(f)`, highest degree first.
+const LN_POLYNOMIAL: [f32; 9] = [
+    7.037_683_6e-2,
+    -1.151_461e-1,
+    1.167_699_9e-1,
+    -1.242_014_1e-1,
+    1.424_932_3e-1,
+    -1.666_805_8e-1,
+    2.000_071_4e-1,
+    -2.499_999_4e-1,
+    3.333_333e-1,
+];
 
 /// `e^x`.
 #[inline(always)]
@@ -34,16 +63,10 @@ pub(super) fn exp<S: Simd>(s: S, x: S::Vector) -> S::Vector {
     let r = n.mul_add(s.splat(-LN2_HI), x);
     let r = n.mul_add(s.splat(-LN2_LO), r);
     // e^r = 1 + r + r^2 P(r).
-    let p = [
-        1.987_569_1e-4,
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ]
-    .into_iter()
-    .fold(s.zero(), |p, c| p.mul_add(r, s.splat(c)));
+    let mut p = s.zero();
+    for c in EXP_POLYNOMIAL {
+        p = p.mul_add(r, s.splat(c));
+    }
     let e_r = p.mul_add(r * r, r) + s.splat(1.0);
     // 2^n for n in -150..=128 as two factors in the normal range, so that
     // results that are subnormal or infinite round once, at the end.
@@ -65,19 +88,10 @@ pub(super) fn ln<S: Simd>(s: S, x: S::Vector) -> S::Vector {
     let e = S::Vector::select(above, e + s.splat(1.0), e);
     let f = m - s.splat(1.0);
     // ln(1 + f) = f - f^2 / 2 + f^3 P(f).
-    let p = [
-        7.037_683_6e-2,
-        -1.151_461e-1,
-        1.167_699_9e-1,
-        -1.242_014_1e-1,
-        1.424_932_3e-1,
-        -1.666_805_8e-1,
-        2.000_071_4e-1,
-        -2.499_999_4e-1,
-        3.333_333e-1,
-    ]
-    .into_iter()
-    .fold(s.zero(), |p, c| p.mul_add(f, s.splat(c)));
+    let mut p = s.zero();
+    for c in LN_POLYNOMIAL {
+        p = p.mul_add(f, s.splat(c));
+    }
     let f2 = f * f;
     let y = e.mul_add(s.splat(LN2_LO), p * f2 * f);
     let y = f2.mul_add(s.splat(-0.5), y);
