@@ -37,10 +37,10 @@
 
 use crate::barrier::SpinBarrier;
 use crate::fashion_mnist::{Examples, InputMap, CLASSES, PIXELS};
-use crate::kernels::{cross_entropy, matmul, sum, Picked};
+use crate::kernels::{cross_entropy, matmul, sum, Picked, Rows};
 use crate::model::{Evaluation, SoftmaxRegression};
 use crate::pixel_model::PixelModel;
-use crate::simd::{Isa, Kernel, Simd, Unavailable};
+use crate::simd::{Isa, Kernel, Simd, Unavailable, Vector};
 use crate::Rng;
 use core::fmt;
 use core::marker::PhantomData;
@@ -390,25 +390,83 @@ fn shard_gradient<S: Simd>(
         *label = data.labels[row as usize];
     }
     // The 1/255 pixel scale lives in the folded weights.
-    let x = Picked {
+    let picked = Picked {
         from: data.images,
         rows,
     };
-    matmul::logits_with(s, &x, &pixels.weights, &pixels.bias, 1.0, g);
-    out.loss_sum = cross_entropy::softmax_cross_entropy_grad_with(s, g, y);
-    Picked {
-        from: data.images,
-        rows: next,
+    let prefetch_next = || {
+        Picked {
+            from: data.images,
+            rows: next,
+        }
+        .prefetch_all()
+    };
+    let w = &pixels.weights;
+    if converts_rows_once(S::ISA) {
+        // Both passes read the rows as f32, converted once.
+        let x = &mut scratch.converted[..n];
+        for (to, &row) in x.iter_mut().zip(rows) {
+            let from = &data.images[row as usize];
+            for k in (0..PIXELS).step_by(S::LANES) {
+                s.load_u8(&from[k..]).store(&mut to.0[k..]);
+            }
+        }
+        let x = &*x;
+        matmul::logits_with(s, x, w, &pixels.bias, 1.0, g);
+        out.loss_sum = cross_entropy::softmax_cross_entropy_grad_with(s, g, y);
+        prefetch_next();
+        matmul::gradient_with::<S, f32, _, PIXELS, CLASSES, false>(s, x, g, 1.0, &mut out.weights);
+    } else {
+        // Both passes read the rows where they lie, widening pixels as they go.
+        matmul::logits_with(s, &picked, w, &pixels.bias, 1.0, g);
+        out.loss_sum = cross_entropy::softmax_cross_entropy_grad_with(s, g, y);
+        prefetch_next();
+        matmul::gradient_with::<S, u8, _, PIXELS, CLASSES, false>(
+            s,
+            &picked,
+            g,
+            1.0,
+            &mut out.weights,
+        );
     }
-    .prefetch_all();
-    matmul::gradient_with::<S, u8, _, PIXELS, CLASSES, false>(s, &x, g, 1.0, &mut out.weights);
     out.bias = sum::column_sums_with(s, g);
 }
 
-/// A shard's labels, gathered, and its logits (which become `G`).
+/// Whether a shard's pixels are converted to `f32` once, into a block both
+/// GEMMs then read, rather than widened where they lie by each GEMM (the
+/// forward pass widens each pixel once per class block, the gradient once).
+/// Where the widening takes the FMAs' ports (AVX2 on AMD Zen) converting
+/// once wins; with AVX-512's wider conversions reading in place did
+/// (`docs/performance.md`). Either way the arithmetic, and so the result,
+/// is the same.
+const fn converts_rows_once(isa: Isa) -> bool {
+    !matches!(isa, Isa::Avx512)
+}
+
+/// One image's pixels as `f32`, cache-line aligned so that no vector load
+/// straddles two lines (a row is 49 lines).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct ConvertedRow([f32; PIXELS]);
+
+impl Rows<f32, PIXELS> for [ConvertedRow] {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline(always)]
+    fn row(&self, i: usize) -> &[f32; PIXELS] {
+        &self[i].0
+    }
+}
+
+/// A shard's labels, gathered, its logits (which become `G`), and its
+/// pixels converted to `f32` where the level wants them so.
 struct Scratch {
     labels: Vec<u8>,
     logits: Vec<[f32; CLASSES]>,
+    converted: Vec<ConvertedRow>,
 }
 
 /// Which rows each shard of each batch of an epoch takes.
@@ -478,15 +536,20 @@ impl Replica {
             scratch: Scratch {
                 labels: Vec::new(),
                 logits: Vec::new(),
+                converted: Vec::new(),
             },
         })
     }
 
     /// Sizes the buffers for `layout`'s batches and this thread's shards.
-    fn prepare(&mut self, layout: &Layout<'_>) {
+    fn prepare(&mut self, layout: &Layout<'_>, isa: Isa) {
         let rows = layout.max_shard_rows();
         self.scratch.labels.resize(rows, 0);
         self.scratch.logits.resize(rows, [0.0; CLASSES]);
+        let converted = if converts_rows_once(isa) { rows } else { 0 };
+        self.scratch
+            .converted
+            .resize(converted, ConvertedRow([0.0; PIXELS]));
         let mine = layout.shards / layout.threads;
         self.shards.resize_with(mine, ShardGradient::zeroed);
     }
@@ -720,7 +783,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
         };
         let loss_sum = if threads == 1 {
             let replica = &mut *self.replicas[0];
-            replica.prepare(&layout);
+            replica.prepare(&layout, isa);
             isa.dispatch(ThreadShare::<IN, M, _> {
                 replica,
                 plan,
@@ -743,7 +806,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             let (first, rest) = self.replicas.split_first_mut().unwrap();
             thread::scope(|scope| {
                 for (t, replica) in rest.iter_mut().enumerate() {
-                    replica.prepare(&layout);
+                    replica.prepare(&layout, isa);
                     let replica = &mut **replica;
                     scope.spawn(move || {
                         isa.dispatch(ThreadShare::<IN, M, _> {
@@ -756,7 +819,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
                         })
                     });
                 }
-                first.prepare(&layout);
+                first.prepare(&layout, isa);
                 isa.dispatch(ThreadShare::<IN, M, _> {
                     replica: first,
                     plan,
@@ -795,7 +858,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             ..self.layout(data, order)
         };
         self.fold();
-        self.replicas[0].prepare(&layout);
+        self.replicas[0].prepare(&layout, self.execution.isa);
         let plan = EpochPlan {
             data,
             layout,

@@ -306,11 +306,13 @@ fn logits_block<
 /// otherwise it is written over `w`, which saves zeroing it and reading the
 /// zeros back.
 ///
-/// A panel of `V` vectors keeps `OUT x V` accumulators in registers, with
-/// `V` row loads and `OUT` broadcasts of `G` shared by `OUT x V` FMAs. With
-/// AVX-512, two vectors of `f32` rows (20 accumulators); one for `u8` rows,
-/// whose two conversions per vector are the bottleneck instead, and for
-/// AVX2 (16 registers) and the baseline.
+/// A panel of `V` vectors for `J` classes keeps `J x V` accumulators in
+/// registers, with `V` row loads and `J` broadcasts of `G` shared by
+/// `J x V` FMAs. With AVX-512 (32 registers), two vectors of `f32` rows for
+/// all ten classes; with AVX2 (16 registers) two vectors for five classes at
+/// a time, the panel's rows read again from L1 for the other five. `u8`
+/// rows take one vector for all classes on every level: converting each
+/// pixel once matters more than sharing the broadcasts.
 #[inline(always)]
 pub(crate) fn gradient_with<
     S: Simd,
@@ -326,21 +328,29 @@ pub(crate) fn gradient_with<
     scale: f32,
     w: &mut [[f32; IN]; OUT],
 ) {
-    if S::ISA == Isa::Avx512 && !T::WIDENED {
-        gradient_panels::<S, T, X, 2, IN, OUT, ADD>(s, x, g, scale, w);
-    } else {
-        gradient_panels::<S, T, X, 1, IN, OUT, ADD>(s, x, g, scale, w);
+    // Const generics cannot take an associated constant of `S`, so each
+    // level's shape (vectors, classes) is named here.
+    match S::ISA {
+        Isa::Avx512 if !T::WIDENED => {
+            gradient_panels::<S, T, X, 2, OUT, IN, OUT, ADD>(s, x, g, scale, w)
+        }
+        Isa::Avx2 if !T::WIDENED => {
+            gradient_panels::<S, T, X, 2, 5, IN, OUT, ADD>(s, x, g, scale, w)
+        }
+        _ => gradient_panels::<S, T, X, 1, OUT, IN, OUT, ADD>(s, x, g, scale, w),
     }
 }
 
 /// Whole panels of `V` vectors, then single vectors, then a zero-padded
-/// partial vector for the last `IN % LANES` columns.
+/// partial vector for the last `IN % LANES` columns; each panel for `J`
+/// classes at a time (the classes past the last full block one at a time).
 #[inline(always)]
 fn gradient_panels<
     S: Simd,
     T: Element,
     X: Rows<T, IN> + ?Sized,
     const V: usize,
+    const J: usize,
     const IN: usize,
     const OUT: usize,
     const ADD: bool,
@@ -355,11 +365,11 @@ fn gradient_panels<
     let lanes = S::LANES;
     let mut k = 0;
     while k + V * lanes <= IN {
-        gradient_panel::<S, T, X, V, IN, OUT, ADD>(s, x, g, scale, w, k);
+        gradient_classes::<S, T, X, V, J, IN, OUT, ADD>(s, x, g, scale, w, k);
         k += V * lanes;
     }
     while k + lanes <= IN {
-        gradient_panel::<S, T, X, 1, IN, OUT, ADD>(s, x, g, scale, w, k);
+        gradient_classes::<S, T, X, 1, J, IN, OUT, ADD>(s, x, g, scale, w, k);
         k += lanes;
     }
     if k < IN {
@@ -367,14 +377,14 @@ fn gradient_panels<
     }
 }
 
-/// One panel: columns `k..k + V * LANES` of every class, accumulated over
-/// the whole batch in registers.
+/// Columns `k..k + V * LANES` of every class, `J` classes at a time.
 #[inline(always)]
-fn gradient_panel<
+fn gradient_classes<
     S: Simd,
     T: Element,
     X: Rows<T, IN> + ?Sized,
     const V: usize,
+    const J: usize,
     const IN: usize,
     const OUT: usize,
     const ADD: bool,
@@ -386,15 +396,47 @@ fn gradient_panel<
     w: &mut [[f32; IN]; OUT],
     k: usize,
 ) {
+    let mut j = 0;
+    while j + J <= OUT {
+        gradient_panel::<S, T, X, V, J, IN, OUT, ADD>(s, x, g, scale, w, k, j);
+        j += J;
+    }
+    while j < OUT {
+        gradient_panel::<S, T, X, V, 1, IN, OUT, ADD>(s, x, g, scale, w, k, j);
+        j += 1;
+    }
+}
+
+/// One panel: columns `k..k + V * LANES` of classes `j0..j0 + J`,
+/// accumulated over the whole batch in registers.
+#[inline(always)]
+fn gradient_panel<
+    S: Simd,
+    T: Element,
+    X: Rows<T, IN> + ?Sized,
+    const V: usize,
+    const J: usize,
+    const IN: usize,
+    const OUT: usize,
+    const ADD: bool,
+>(
+    s: S,
+    x: &X,
+    g: &[[f32; OUT]],
+    scale: f32,
+    w: &mut [[f32; IN]; OUT],
+    k: usize,
+    j0: usize,
+) {
     let lanes = S::LANES;
-    let mut acc = [[s.zero(); V]; OUT];
+    let mut acc = [[s.zero(); V]; J];
     for (i, g_row) in g.iter().enumerate() {
         let x_row = x.row(i);
         let mut xv = [s.zero(); V];
         for (v, xv) in xv.iter_mut().enumerate() {
             *xv = T::load(s, &x_row[k + v * lanes..]);
         }
-        for (acc_j, &g_ij) in acc.iter_mut().zip(g_row) {
+        for (acc_j, &g_ij) in acc.iter_mut().zip(&g_row[j0..j0 + J]) {
             let g_ij = s.splat(g_ij);
             for v in 0..V {
                 acc_j[v] = g_ij.mul_add(xv[v], acc_j[v]);
@@ -402,7 +444,7 @@ fn gradient_panel<
         }
     }
     let scale = s.splat(scale);
-    for (w_row, acc_j) in w.iter_mut().zip(&acc) {
+    for (w_row, acc_j) in w[j0..j0 + J].iter_mut().zip(&acc) {
         for (v, a) in acc_j.iter().enumerate() {
             let dst = &mut w_row[k + v * lanes..];
             let updated = if ADD {
@@ -452,9 +494,9 @@ fn gradient_tail<
 mod tests {
     extern crate std;
     use super::*;
-    use core::array;
     use crate::kernels::{reference, Picked};
     use crate::Rng;
+    use core::array;
     use std::format;
 
     const MAX_ROWS: usize = 37;
