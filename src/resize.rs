@@ -100,7 +100,7 @@ pub fn resize_28_to_32(src: &[u8; PIXELS], dst: &mut [f32; RESIZED_PIXELS]) {
 /// pixel, which output samples blend it in and with what weight. Folding
 /// weights needs this direction; gathering a short fixed sum per output
 /// avoids the chains of read-modify-writes that scattering through the taps
-/// makes (those measured 11% of a training run, this under 3%).
+/// makes (`docs/performance.md` has the measurements).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reads {
     /// Output samples that read this pixel; unused slots have weight 0.
