@@ -91,7 +91,7 @@ function drawCurves() {
     { points: finite(run.batchLosses), color: "#bbb", width: 1 },
     { points: trainLoss, color: "#1f77b4", dots: true },
     { points: valLoss, color: "#ff7f0e", dots: true },
-  ], { xMax, yMin: 0, yMax, yLabel: "grey: batch loss, blue: train loss, orange: validation loss" });
+  ], { xMax, yMin: 0, yMax, yLabel: "grey: batch, blue: train, orange: validation" });
   const acc = run.epochs.map((e) => [e.epoch, e.valAcc]);
   const lowest = acc.length ? Math.min(...acc.map(([, y]) => y)) : 0.5;
   chart($("accuracy-curve"), [{ points: acc, color: "#2ca02c", dots: true }],

@@ -107,12 +107,12 @@ pub struct EpochSummary {
 }
 
 /// What a call of [`Session::steps`] got to.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Progress {
     /// The epoch goes on.
     InEpoch,
     /// The epoch ended and was evaluated.
-    EpochDone(EpochSummary),
+    EpochDone(Box<EpochSummary>),
 }
 
 /// A run in progress.
@@ -228,11 +228,11 @@ impl Session {
         }
         let train_loss = epoch.finish();
         self.epochs_done += 1;
-        Ok(Progress::EpochDone(EpochSummary {
+        Ok(Progress::EpochDone(Box::new(EpochSummary {
             epoch: self.epochs_done,
             train_loss,
             validation: self.trainer.evaluate(validation),
-        }))
+        })))
     }
 
     /// The validation figures of the model as it stands (for a loaded one).
@@ -332,7 +332,7 @@ mod tests {
             if let Progress::EpochDone(s) =
                 session.steps(train, validation, 3, |_| steps += 1).unwrap()
             {
-                summaries.push(s);
+                summaries.push(*s);
             }
         }
         assert_eq!(steps, 30);
