@@ -112,9 +112,10 @@ function drawTemplates(templates) {
   const canvas = $("templates");
   const ctx = clear(canvas);
   if (!templates) return;
-  let limit = 0;
-  for (const w of templates) if (Number.isFinite(w)) limit = Math.max(limit, Math.abs(w));
-  limit = limit || 1;
+  // Saturated at the 99th percentile of |w|, so that a few extreme pixels
+  // do not wash the rest out.
+  const sizes = Float32Array.from(templates, Math.abs).filter(Number.isFinite).sort();
+  const limit = sizes[Math.floor(sizes.length * 0.99)] || 1;
   const tile = document.createElement("canvas");
   tile.width = tile.height = 28;
   const tileCtx = tile.getContext("2d");
