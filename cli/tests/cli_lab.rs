@@ -69,7 +69,10 @@ fn serves_the_page_and_the_data_and_nothing_else() {
     let sandbox = Sandbox::new();
     // The fixtures directory as it is: cut-down sets, raw.
     let fixtures = fixture("").canonicalize().unwrap();
-    let lab = Lab::start(&sandbox, &["--offline", "--data-dir", fixtures.to_str().unwrap()]);
+    let lab = Lab::start(
+        &sandbox,
+        &["--offline", "--data-dir", fixtures.to_str().unwrap()],
+    );
 
     let (status, head, body) = lab.get("/");
     assert_eq!(status, 200, "{head}");
@@ -95,7 +98,10 @@ fn serves_the_page_and_the_data_and_nothing_else() {
     );
     let (status, _, body) = lab.get("/data/t10k-labels-idx1-ubyte?x=1");
     assert_eq!(status, 200);
-    assert_eq!(body, std::fs::read(fixture("t10k-256-labels-idx1-ubyte")).unwrap());
+    assert_eq!(
+        body,
+        std::fs::read(fixture("t10k-256-labels-idx1-ubyte")).unwrap()
+    );
 
     for path in [
         "/../Cargo.toml",
@@ -122,7 +128,10 @@ fn serves_the_page_and_the_data_and_nothing_else() {
 fn gz_files_are_served_as_they_are() {
     let sandbox = Sandbox::new();
     let dir = sandbox.gz_data_dir("gz");
-    let lab = Lab::start(&sandbox, &["--offline", "--data-dir", dir.to_str().unwrap()]);
+    let lab = Lab::start(
+        &sandbox,
+        &["--offline", "--data-dir", dir.to_str().unwrap()],
+    );
     let (status, _, body) = lab.get("/data/train-labels-idx1-ubyte");
     assert_eq!(status, 200);
     assert_eq!(
