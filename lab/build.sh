@@ -20,9 +20,9 @@ rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 # SIMD128 gives the core's portable level (`wide`) 128-bit vectors; every
 # current browser runs it.
 export RUSTFLAGS="-C target-feature=+simd128 --remap-path-prefix=$root=/softreg --remap-path-prefix=$cargo_home=/cargo"
-export CARGO_TARGET_DIR="$lab/target"
-cargo build --manifest-path "$lab/Cargo.toml" --release --target wasm32-unknown-unknown --locked
-built="$lab/target/wasm32-unknown-unknown/release/softreg_lab.wasm"
+cd "$root"
+cargo build -p softreg-lab --profile wasm --target wasm32-unknown-unknown --locked
+built="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm/softreg_lab.wasm"
 
 case "${1:-}" in
 --check)
