@@ -143,6 +143,33 @@ try {
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("loaded"));
   assert.equal(Number(await page.getAttribute("#accuracy", "data-value")), accuracy);
  
+  // Pause and continue: an epoch of 64 batches of 32, paused after the
+  // first call of the module (8 steps) and taken up again, ends where the
+  // command line's uninterrupted epoch does.
+  const pausedRun = JSON.parse(
+    execFileSync(softreg, ["train", "--offline", "--data-dir", data, "--epochs", "1", "--batch-size", "32",
+      "--seed", "3", "--threads", "1", "--isa", "baseline", "--out", path.join(work, "native-32"), "--json"],
+    { stdio: ["ignore", "pipe", "ignore"] }).toString().trim().split("\n").at(-1));
+  await page.click("#reset");
+  await page.fill("#batch-size", "32");
+  await page.fill("#epochs", "1");
+  await page.fill("#seed", "3");
+  // Both in one task of the page: the epoch takes milliseconds here, so
+  // "pause" must be on its way before the worker's first call returns.
+  await page.evaluate(() => {
+    document.getElementById("start").click();
+    document.getElementById("pause").click();
+  });
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("paused"));
+  const pausedAt = await page.textContent("#status");
+  console.log(`${pausedAt}; continuing`);
+  assert.match(pausedAt, /^paused after (\d+) steps$/);
+  assert.ok(Number(pausedAt.match(/\d+/)[0]) < 64, "paused inside the epoch");
+  await page.click("#start");
+  await page.waitForSelector('body[data-done="1"]', { timeout: 60_000 });
+  const resumed = Number(await page.getAttribute("#accuracy", "data-value"));
+  assert.equal(resumed, pausedRun.val_acc, "a paused and continued epoch is the uninterrupted one");
+
   assert.deepEqual(problems, []);
   console.log("lab e2e: ok");
 } finally {
