@@ -269,6 +269,21 @@ function reset() {
 
 // --- the worker's reports -------------------------------------------------
 
+// Reports of steps come faster than frames: draw at most once a frame, so
+// that drawing does not take the core the worker trains on.
+let pendingTemplates = null;
+let drawScheduled = false;
+function drawSoon() {
+  if (drawScheduled) return;
+  drawScheduled = true;
+  requestAnimationFrame(() => {
+    drawScheduled = false;
+    drawCurves();
+    if (pendingTemplates) drawTemplates(pendingTemplates);
+    pendingTemplates = null;
+  });
+}
+
 const reports = {
   status: ({ text }) => setStatus(text),
   data({ train, validation, images, labels, seconds }) {
@@ -288,8 +303,8 @@ const reports = {
     }
     const epoch = run.epochs.length + 1;
     setStatus(`training: epoch ${epoch}, batch ${batch + 1} of ${batches}, loss ${losses.at(-1)?.toFixed(4)}`);
-    if (templates) drawTemplates(templates);
-    drawCurves();
+    if (templates) pendingTemplates = templates;
+    drawSoon();
   },
   epoch: (r) => showEpoch(r),
   done({ seconds }) {
