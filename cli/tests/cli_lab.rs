@@ -179,3 +179,39 @@ fn a_port_in_use_is_a_one_line_error() {
         .softreg(&["lab", "--port", &port, "--offline", "--data-dir", "data"])
         .fails(1, &["cannot listen on 127.0.0.1:", "--port"]);
 }
+
+#[test]
+fn a_client_that_stops_reading_does_not_hold_up_the_others() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.data_dir();
+    // 256 MiB of zeros (sparse: nothing is written), far more than the
+    // sockets buffer; the server serves files as they are.
+    let big = std::fs::File::create(dir.join("train-images-idx3-ubyte")).unwrap();
+    big.set_len(256 << 20).unwrap();
+    let lab = Lab::start(&sandbox, &["--offline", "--data-dir", "data"]);
+    let mut stalled = TcpStream::connect(("127.0.0.1", lab.port)).unwrap();
+    write!(
+        stalled,
+        "GET /data/train-images-idx3-ubyte HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+        lab.port
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A hang here is the failure: the read times out instead.
+    let mut other = TcpStream::connect(("127.0.0.1", lab.port)).unwrap();
+    other
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        other,
+        "GET /lab.js HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+        lab.port
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    other
+        .read_to_end(&mut response)
+        .expect("an answer while another client stalls");
+    assert!(response.starts_with(b"HTTP/1.0 200") || response.starts_with(b"HTTP/1.1 200"));
+    drop(stalled);
+}

@@ -20,6 +20,8 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
 use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
 
 /// The page's files, by the path they are served at, with their types.
@@ -82,12 +84,18 @@ pub fn lab_command(args: &LabArgs) -> Result<()> {
     if !bound.ip().is_loopback() {
         eprintln!("softreg lab: warning: listening on {bound}, not only on this machine");
     }
+    let data = Arc::new(data);
     for request in server.incoming_requests() {
-        let answer = answer(&request, &data, bound);
-        if let Err(e) = request.respond(answer) {
-            // The browser went away mid-answer: nothing to do but go on.
-            eprintln!("softreg lab: could not answer a request: {e}");
-        }
+        // A thread per request: a client that stops reading a 47 MB answer
+        // must not hold up the others.
+        let data = Arc::clone(&data);
+        thread::spawn(move || {
+            let answer = answer(&request, &data, bound);
+            if let Err(e) = request.respond(answer) {
+                // The browser went away mid-answer: nothing to do but go on.
+                eprintln!("softreg lab: could not answer a request: {e}");
+            }
+        });
     }
     Ok(())
 }
