@@ -34,7 +34,7 @@ function updateControls() {
   $("start").textContent = run.started ? "Continue" : "Start";
   $("pause").disabled = !run.running;
   $("reset").disabled = !run.started || run.running;
-  $("save").disabled = !run.started || run.running || run.epochs.length === 0;
+  $("save").disabled = !run.started || run.running;
   $("load").disabled = run.running || !run.firstBatch;
   // A run's recipe is fixed; more epochs can be asked for.
   for (const id of ["lr", "batch-size", "seed"]) $(id).disabled = run.started;

@@ -53,7 +53,7 @@ async function fetchIdx(name) {
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
     bytes = new Uint8Array(await new Response(stream).arrayBuffer());
   }
-  return { bytes, transferred: Number(response.headers.get("content-length")) };
+  return bytes;
 }
 
 async function loadData() {
@@ -61,7 +61,7 @@ async function loadData() {
   const counts = [];
   for (const [i, name] of FILES.entries()) {
     postMessage({ type: "status", text: `loading ${name}` });
-    const { bytes } = await fetchIdx(name);
+    const bytes = await fetchIdx(name);
     try {
       counts.push(hand(bytes, () => lab.lab_load(i)));
     } catch (e) {
