@@ -125,9 +125,16 @@ fn serves_the_page_and_the_data_and_nothing_else() {
 }
 
 #[test]
-fn gz_files_are_served_as_they_are() {
+fn gz_files_are_served_as_they_are_and_first() {
     let sandbox = Sandbox::new();
     let dir = sandbox.gz_data_dir("gz");
+    // With the raw file beside it (as `softreg train` leaves a writable
+    // data directory), the `.gz` is still the one sent: half the bytes.
+    std::fs::copy(
+        fixture("train-2048-labels-idx1-ubyte"),
+        dir.join("train-labels-idx1-ubyte"),
+    )
+    .unwrap();
     let lab = Lab::start(
         &sandbox,
         &["--offline", "--data-dir", dir.to_str().unwrap()],
