@@ -143,15 +143,15 @@ try {
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("loaded"));
   assert.equal(Number(await page.getAttribute("#accuracy", "data-value")), accuracy);
  
-  // Pause and continue: an epoch of 64 batches of 32, paused after the
-  // first call of the module (8 steps) and taken up again, ends where the
+  // Pause and continue: an epoch of 256 batches of 8, paused after the
+  // first calls of the module (16 steps each) and taken up again, ends where the
   // command line's uninterrupted epoch does.
   const pausedRun = JSON.parse(
-    execFileSync(softreg, ["train", "--offline", "--data-dir", data, "--epochs", "1", "--batch-size", "32",
+    execFileSync(softreg, ["train", "--offline", "--data-dir", data, "--epochs", "1", "--batch-size", "8",
       "--seed", "3", "--threads", "1", "--isa", "baseline", "--out", path.join(work, "native-32"), "--json"],
     { stdio: ["ignore", "pipe", "ignore"] }).toString().trim().split("\n").at(-1));
   await page.click("#reset");
-  await page.fill("#batch-size", "32");
+  await page.fill("#batch-size", "8");
   await page.fill("#epochs", "1");
   await page.fill("#seed", "3");
   // Both in one task of the page: the epoch takes milliseconds here, so
@@ -164,7 +164,7 @@ try {
   const pausedAt = await page.textContent("#status");
   console.log(`${pausedAt}; continuing`);
   assert.match(pausedAt, /^paused after (\d+) steps$/);
-  assert.ok(Number(pausedAt.match(/\d+/)[0]) < 64, "paused inside the epoch");
+  assert.ok(Number(pausedAt.match(/\d+/)[0]) < 256, "paused inside the epoch");
   await page.click("#start");
   await page.waitForSelector('body[data-done="1"]', { timeout: 60_000 });
   const resumed = Number(await page.getAttribute("#accuracy", "data-value"));
