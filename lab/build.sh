@@ -7,9 +7,10 @@
 #   lab/build.sh --check  build and fail if the committed module differs
 #
 # The build is reproducible: the paths of this clone and of Cargo's registry
-# are remapped out of the module (panic locations name files), so any clone
-# with the same toolchain (rust-toolchain of CI: stable, see .ci/run) gets
-# the same bytes.
+# are remapped out of the module (panic locations name files), and Cargo
+# hashes a workspace member's path relative to the workspace, so any clone
+# built with the same Rust toolchain gets the same bytes. A new toolchain
+# may change them: rebuild and commit the module with it.
 set -euo pipefail
 lab=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$lab")
