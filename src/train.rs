@@ -872,6 +872,41 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
         }
     }
 
+    /// Takes up an epoch set aside with [`Epoch::suspend`], at the step it
+    /// stopped before. `data` and `order` must be the ones the epoch began
+    /// with; in between, nothing else may train with this trainer (another
+    /// epoch would fold the model afresh and the suspended steps would be
+    /// lost). For a caller that cannot keep an [`Epoch`] borrowed between
+    /// calls, like a Web Worker that takes a few steps per message so that
+    /// it can hear "pause"; the steps are the same, bit for bit.
+    ///
+    /// # Panics
+    /// As [`Trainer::train_epoch`].
+    pub fn resume_epoch<'t>(
+        &'t mut self,
+        data: Examples<'t>,
+        order: &'t [u32],
+        progress: EpochProgress,
+    ) -> Epoch<'t, IN, M> {
+        let layout = Layout {
+            threads: 1,
+            ..self.layout(data, order)
+        };
+        // Sizes the buffers only: the model in training is left as it is.
+        self.replicas[0].prepare(&layout, self.execution.isa);
+        let plan = EpochPlan {
+            data,
+            layout,
+            lr: self.sgd.lr,
+        };
+        Epoch {
+            trainer: self,
+            plan,
+            next: progress.next,
+            loss_sum: progress.loss_sum,
+        }
+    }
+
     /// Checks `order` against `data` and cuts it into batches and shards.
     fn layout<'a>(&self, data: Examples<'_>, order: &'a [u32]) -> Layout<'a> {
         for &i in order {
@@ -953,6 +988,44 @@ impl<const IN: usize, M: InputMap<IN>> Epoch<'_, IN, M> {
             .model
             .unfold_into::<IN, M>(&mut trainer.model);
         self.loss_sum / examples as f64
+    }
+}
+
+/// How far an epoch set aside by [`Epoch::suspend`] got: no borrows, so it
+/// can be kept anywhere until [`Trainer::resume_epoch`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochProgress {
+    /// The next batch to take.
+    next: usize,
+    /// Summed loss of the batches taken.
+    loss_sum: f64,
+}
+
+impl EpochProgress {
+    /// Batches taken so far.
+    pub fn steps_taken(&self) -> usize {
+        self.next
+    }
+}
+
+impl<const IN: usize, M: InputMap<IN>> Epoch<'_, IN, M> {
+    /// Sets the epoch aside, unfinished: the steps taken so far stay in the
+    /// trainer's model in training (not yet in [`Trainer::model`]), and
+    /// [`Trainer::resume_epoch`] goes on from here.
+    pub fn suspend(self) -> EpochProgress {
+        EpochProgress {
+            next: self.next,
+            loss_sum: self.loss_sum,
+        }
+    }
+
+    /// The model in training as the kernels run it, current after every
+    /// step: the weights folded for raw pixels, `W_eff = R^T W / 255` (784
+    /// per class), and the bias. [`Trainer::model`] catches up with it only
+    /// when the epoch finishes; this is what a live picture of the
+    /// templates should show.
+    pub fn in_training(&self) -> &PixelModel {
+        &self.trainer.replicas[0].model.pixels
     }
 }
 
@@ -1263,6 +1336,89 @@ mod tests {
         assert_eq!(losses, step_losses);
         assert_eq!(losses.len(), 9);
         assert_eq!(whole.model(), stepped.model());
+    }
+
+    #[test]
+    fn a_suspended_epoch_resumes_where_it_stopped() {
+        let (tr, va) = (toy(130, 5), toy(40, 6));
+        let model = Box::new(SoftmaxRegression::<1024, CLASSES>::new(
+            &mut Rng::seed_from_u64(2),
+            0.01,
+        ));
+        let sgd = Sgd {
+            batch_size: 16,
+            lr: 0.3,
+        };
+        let order: Vec<u32> = (0..130).rev().collect();
+        let mut whole = Trainer::<1024, Resized>::new(model.clone(), sgd, execution(2, 1)).unwrap();
+        let mut losses = Vec::new();
+        let mean = whole
+            .train_epoch(examples(&tr), &order, |step| {
+                losses.push(step.loss);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        // Two steps at a time, with an evaluation (which must not disturb
+        // the model in training) between the pieces.
+        let mut pieces =
+            Trainer::<1024, Resized>::new(model.clone(), sgd, execution(2, 1)).unwrap();
+        let mut step_losses = Vec::new();
+        let mut progress = pieces.begin_epoch(examples(&tr), &order).suspend();
+        let mean_in_pieces = loop {
+            let mut epoch = pieces.resume_epoch(examples(&tr), &order, progress);
+            let mut over = false;
+            for _ in 0..2 {
+                match epoch.step() {
+                    Some(step) => step_losses.push(step.unwrap().loss),
+                    None => over = true,
+                }
+            }
+            if over {
+                break epoch.finish();
+            }
+            progress = epoch.suspend();
+            assert_eq!(progress.steps_taken(), step_losses.len());
+            // Before the epoch finishes, the model is the one it began with.
+            assert_eq!(pieces.model(), &*model);
+            let _ = pieces.evaluate(examples(&va));
+        };
+        assert_eq!(losses, step_losses);
+        assert_eq!(mean_in_pieces, mean);
+        assert_eq!(whole.model(), pieces.model());
+    }
+
+    #[test]
+    fn in_training_is_the_model_after_the_last_step() {
+        let tr = toy(64, 5);
+        let model = Box::new(SoftmaxRegression::<1024, CLASSES>::new(
+            &mut Rng::seed_from_u64(3),
+            0.01,
+        ));
+        let sgd = Sgd {
+            batch_size: 16,
+            lr: 0.3,
+        };
+        let order: Vec<u32> = (0..64).collect();
+        let mut trainer = Trainer::<1024, Resized>::new(model, sgd, execution(2, 1)).unwrap();
+        let mut epoch = trainer.begin_epoch(examples(&tr), &order);
+        let before = epoch.in_training().clone();
+        epoch.step().unwrap().unwrap();
+        assert_ne!(epoch.in_training().weights, before.weights);
+        while epoch.step().is_some() {}
+        let last = epoch.in_training().clone();
+        epoch.finish();
+        // Folded afresh from the finished model, it is the same to rounding.
+        let mut folded = PixelModel::zeroed();
+        folded.fold_from::<1024, Resized>(trainer.model());
+        for (a, b) in last
+            .weights
+            .iter()
+            .flatten()
+            .zip(folded.weights.iter().flatten())
+        {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        assert_eq!(last.bias, folded.bias);
     }
 
     #[test]

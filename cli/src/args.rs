@@ -49,6 +49,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Fetch the four Fashion-MNIST files, nothing else.
     Download(DataArgs),
+    /// Serve the lab on 127.0.0.1: a page that trains the model in the browser.
+    Lab(LabArgs),
 }
 
 /// Where the dataset lives and whether it may be fetched.
@@ -130,6 +132,23 @@ pub struct EvaluateArgs {
     /// Model file written by `softreg train` (model.softreg).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+
+    /// Dataset location.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// The flags of `lab`.
+#[derive(Debug, Clone, Args)]
+pub struct LabArgs {
+    /// Port to serve on (0: any free one; the address is printed).
+    #[arg(long, default_value_t = 8732)]
+    pub port: u16,
+
+    /// Address to listen on. Anything but a loopback address lets other
+    /// machines train on this one.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
 
     /// Dataset location.
     #[command(flatten)]

@@ -6,6 +6,7 @@
 //! softreg evaluate --model runs/<t>/model.softreg
 //! softreg predict --model runs/<t>/model.softreg shoe.png
 //! softreg download                          # fetch the data, nothing else
+//! softreg lab                               # train in the browser
 //! ```
 //!
 //! Exit codes: 0 on success, 2 when the command line is wrong (clap's
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => commands::evaluate::evaluate_command(args),
         Command::Predict(args) => commands::predict::predict_command(args),
         Command::Download(args) => commands::download::download_command(args),
+        Command::Lab(args) => commands::lab::lab_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,5 +2,6 @@
 
 pub mod download;
 pub mod evaluate;
+pub mod lab;
 pub mod predict;
 pub mod train;
