@@ -162,3 +162,107 @@ mod folding {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+
+    fn image(seed: u64) -> [u8; PIXELS] {
+        let mut rng = Rng::seed_from_u64(seed);
+        core::array::from_fn(|_| rng.below(256) as u8)
+    }
+
+    #[test]
+    fn native_inputs_are_the_pixels_over_255() {
+        let pixels = image(1);
+        let mut inputs = [f32::NAN; PIXELS];
+        Native::map(&pixels, &mut inputs);
+        for (&x, &p) in inputs.iter().zip(&pixels) {
+            assert_eq!(x, f32::from(p) / 255.0);
+        }
+        assert_eq!(<Native as InputMap<PIXELS>>::IMAGE_SIDE, 28);
+    }
+
+    #[test]
+    fn resized_inputs_are_the_chapters_resize() {
+        let pixels = image(2);
+        let (mut got, mut want) = ([f32::NAN; RESIZED_PIXELS], [0.0; RESIZED_PIXELS]);
+        Resized::map(&pixels, &mut got);
+        resize::resize_28_to_32(&pixels, &mut want);
+        assert_eq!(got, want);
+        assert_eq!(<Resized as InputMap<RESIZED_PIXELS>>::IMAGE_SIDE, 32);
+    }
+
+    /// For either map `M`: `fold` gives weights on the pixels with the same
+    /// dot product as `w` on the mapped inputs, and `unfold_add` adds
+    /// `scale * M g` (so `w . M x = M^T w . x` ties it to `fold`).
+    fn check_fold_and_unfold<const IN: usize, M: InputMap<IN>>() {
+        let mut rng = Rng::seed_from_u64(3);
+        let w: [f32; IN] = core::array::from_fn(|_| rng.normal());
+        let pixels = image(4);
+        let mut x = [0.0f32; IN];
+        M::map(&pixels, &mut x);
+        let mut w_eff = [f32::NAN; PIXELS];
+        M::fold(&w, 1.0 / 255.0, &mut w_eff);
+        let on_inputs: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
+        let on_pixels: f32 = w_eff
+            .iter()
+            .zip(&pixels)
+            .map(|(a, &p)| a * f32::from(p))
+            .sum();
+        assert!(
+            (on_inputs - on_pixels).abs() < 1e-3,
+            "{on_inputs} vs {on_pixels}"
+        );
+
+        // `g` = the pixels as numbers: `unfold_add(g, 1/255)` adds `M g / 255`,
+        // which is `x` itself.
+        let g = pixels.map(f32::from);
+        let mut moved = w;
+        M::unfold_add(&g, 1.0 / 255.0, &mut moved);
+        for ((m, w), x) in moved.iter().zip(&w).zip(&x) {
+            assert!((m - (w + x)).abs() < 1e-5, "{m} vs {w} + {x}");
+        }
+    }
+
+    #[test]
+    fn folding_and_unfolding_agree_with_the_map() {
+        check_fold_and_unfold::<PIXELS, Native>();
+        check_fold_and_unfold::<RESIZED_PIXELS, Resized>();
+    }
+
+    #[test]
+    fn examples_find_their_first_bad_label() {
+        let images = [[0u8; PIXELS]; 3];
+        let good = Examples {
+            images: &images,
+            labels: &[0, 9, 4],
+        };
+        assert_eq!(
+            (good.len(), good.is_empty(), good.first_bad()),
+            (3, false, None)
+        );
+        let out_of_range = Examples {
+            labels: &[0, 10, 4],
+            ..good
+        };
+        assert_eq!(out_of_range.first_bad(), Some(1));
+        let missing = Examples {
+            labels: &[0, 1],
+            ..good
+        };
+        assert_eq!(missing.first_bad(), Some(2));
+        // Labels past the last image do not matter.
+        let extra = Examples {
+            labels: &[0, 1, 2, 200],
+            ..good
+        };
+        assert_eq!(extra.first_bad(), None);
+        let none = Examples {
+            images: &[],
+            labels: &[],
+        };
+        assert!(none.is_empty() && none.len() == 0 && none.first_bad().is_none());
+    }
+}

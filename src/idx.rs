@@ -397,6 +397,68 @@ mod tests {
         assert!(labels.check_classes(10).is_ok());
     }
 
+    /// Every message names what is wrong with the numbers that show it.
+    #[test]
+    fn errors_read_as_one_line_with_their_numbers() {
+        use std::string::ToString;
+        let cases = [
+            (
+                IdxError::TooShort {
+                    found: 5,
+                    needed: 16,
+                },
+                "file is too short: 5 bytes, an IDX header needs 16",
+            ),
+            (
+                IdxError::BadMagic {
+                    found: 0x0000_0803,
+                    expected: LABELS_MAGIC,
+                },
+                "magic number 0x00000803 is not an IDX label file (expected 0x00000801)",
+            ),
+            (
+                IdxError::BadMagic {
+                    found: 0x1f8b_0808,
+                    expected: IMAGES_MAGIC,
+                },
+                "magic number 0x1f8b0808 is not an IDX image file (expected 0x00000803)",
+            ),
+            (IdxError::SizeOverflow, "the header's dimensions overflow"),
+            (
+                IdxError::LengthMismatch {
+                    expected: 784,
+                    found: 700,
+                },
+                "truncated: 700 data bytes, the header promises 784",
+            ),
+            (
+                IdxError::LengthMismatch {
+                    expected: 784,
+                    found: 790,
+                },
+                "6 trailing bytes after the 784 data bytes the header promises",
+            ),
+            (
+                IdxError::LengthMismatch {
+                    expected: 784,
+                    found: 784,
+                },
+                "0 trailing bytes after the 784 data bytes the header promises",
+            ),
+            (
+                IdxError::LabelOutOfRange {
+                    index: 3,
+                    label: 12,
+                    classes: 10,
+                },
+                "label 12 at index 3 is not a class (expected 0..10)",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
+    }
+
     #[test]
     fn huge_dimensions_do_not_overflow_or_panic() {
         let mut img = [0u8; 16];

@@ -525,6 +525,94 @@ mod tests {
         broken.0[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
         broken.0[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(read_header(&broken.0).is_err());
+        // A consistent header whose parameters overflow `usize`: 65535^2
+        // inputs and 2^32 - 1 classes, `4 * (IN * OUT + OUT)` > 2^64.
+        let mut broken = Aligned(file.0);
+        broken.0[12..16].copy_from_slice(&(65535u32 * 65535).to_le_bytes());
+        broken.0[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        broken.0[20..24].copy_from_slice(&65535u32.to_le_bytes());
+        assert_eq!(
+            read_header(&broken.0).unwrap_err(),
+            ModelFileError::LengthMismatch {
+                expected: usize::MAX,
+                found: 60
+            }
+        );
+    }
+
+    /// Every message says what is wrong, with the numbers that show it.
+    #[test]
+    fn errors_read_as_one_line_with_their_numbers() {
+        use std::string::ToString;
+        let cases = [
+            (
+                ModelFileError::TooShort { found: 7 },
+                "file is too short: 7 bytes, a model header needs 32",
+            ),
+            (
+                ModelFileError::BadMagic,
+                "not a softreg model file (bad magic)",
+            ),
+            (
+                ModelFileError::UnsupportedVersion(2),
+                "model format version 2 is not supported (this build reads 1)",
+            ),
+            (
+                ModelFileError::UnsupportedDtype(5),
+                "parameter type 5 is not supported",
+            ),
+            (
+                ModelFileError::ReservedNotZero(0xff),
+                "reserved header field is 0xff, not zero",
+            ),
+            (
+                ModelFileError::BadImageSide {
+                    side: 27,
+                    inputs: 784,
+                },
+                "image side 27 does not give 784 inputs",
+            ),
+            (
+                ModelFileError::ShapeMismatch {
+                    found: (784, 10),
+                    expected: (1024, 10),
+                },
+                "model has 784 inputs and 10 classes, expected 1024 and 10",
+            ),
+            (
+                ModelFileError::LengthMismatch {
+                    expected: 41000,
+                    found: 40999,
+                },
+                "parameters are 40999 bytes, the header promises 41000",
+            ),
+            (
+                ModelFileError::NonFinite { index: 12 },
+                "parameter 12 is not a finite number",
+            ),
+            (
+                ModelFileError::NegativeScale { class: 3 },
+                "scale of class 3 is negative",
+            ),
+            (
+                ModelFileError::WeightOutOfRange {
+                    class: 4,
+                    input: 100,
+                },
+                "int8 weight 100 of class 4 is -128, outside -127..=127",
+            ),
+            (
+                ModelFileError::Misaligned,
+                "model bytes are not 4-byte aligned, cannot use them in place",
+            ),
+            (
+                ModelFileError::BigEndianHost,
+                "cannot use little-endian parameters in place on a big-endian host",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
     }
 
     #[test]

@@ -158,3 +158,106 @@ impl Kernel for EvaluatePart<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fashion_mnist::Native;
+    use std::vec::Vec;
+
+    /// A case to count by hand: class `j`'s only weight is 1 on input `j`,
+    /// and image `i` is black but for pixel `predicted(i)`, which is white.
+    /// So the logits are 1 for that class and 0 for the nine others, every
+    /// prediction is `predicted(i)`, and an example's loss is
+    /// `ln(e + 9) - 1` when that is its label and `ln(e + 9)` when not.
+    fn predicted(i: usize) -> usize {
+        (7 * i + i / 10) % CLASSES
+    }
+
+    fn case(n: usize) -> (std::boxed::Box<PixelModel>, Vec<[u8; PIXELS]>, Vec<u8>) {
+        let mut model = std::boxed::Box::new(SoftmaxRegression::<PIXELS, CLASSES>::zeroed());
+        for j in 0..CLASSES {
+            model.weights[j][j] = 1.0;
+        }
+        let mut pixels = std::boxed::Box::new(PixelModel::zeroed());
+        pixels.fold_from::<PIXELS, Native>(&model);
+        let mut images = std::vec![[0u8; PIXELS]; n];
+        for (i, image) in images.iter_mut().enumerate() {
+            image[predicted(i)] = 255;
+        }
+        let labels = (0..n).map(|i| (i % CLASSES) as u8).collect();
+        (pixels, images, labels)
+    }
+
+    #[test]
+    fn evaluation_over_parts_and_threads_is_the_hand_count() {
+        // Three parts of `EVAL_PART`, the last one short.
+        let n = 2 * EVAL_PART + 452;
+        let (model, images, labels) = case(n);
+        let mut want = [[0u32; CLASSES]; CLASSES];
+        for (i, &label) in labels.iter().enumerate() {
+            want[usize::from(label)][predicted(i)] += 1;
+        }
+        let correct: u32 = (0..CLASSES).map(|j| want[j][j]).sum();
+        assert!(correct > 0 && (correct as usize) < n, "a mixed case");
+        let e = core::f64::consts::E;
+        let want_loss = f64::from(correct) * ((e + 9.0).ln() - 1.0)
+            + (n - correct as usize) as f64 * (e + 9.0).ln();
+
+        let data = Examples {
+            images: &images,
+            labels: &labels,
+        };
+        for isa in crate::simd::tests::available() {
+            let first = model.evaluate(data, isa, 1);
+            assert_eq!(first.confusion, want, "{isa}");
+            assert_eq!(first.count(), n);
+            assert_eq!(first.correct(), correct as usize);
+            let loss = first.loss_sum;
+            assert!(
+                ((loss - want_loss) / want_loss).abs() < 1e-5,
+                "{isa}: {loss} vs {want_loss}"
+            );
+            for threads in [2, 3, 4, 8] {
+                // The same figures to the bit for any number of threads.
+                assert_eq!(
+                    model.evaluate(data, isa, threads),
+                    first,
+                    "{isa}, {threads} threads"
+                );
+            }
+        }
+        let none = Examples {
+            images: &[],
+            labels: &[],
+        };
+        assert_eq!(
+            model.evaluate(none, Isa::current(), 2),
+            Evaluation::default()
+        );
+    }
+
+    #[test]
+    fn predictions_and_the_view_are_the_folded_model() {
+        let (model, images, _) = case(150);
+        let mut classes = std::vec![u8::MAX; images.len()];
+        model.predict(&images, &mut classes);
+        for (i, &c) in classes.iter().enumerate() {
+            assert_eq!(usize::from(c), predicted(i), "image {i}");
+        }
+        // The view takes pixel values, not pixels over 255.
+        let view = model.view();
+        let pixel_values: [f32; PIXELS] = images[3].map(f32::from);
+        assert_eq!(usize::from(view.classify(&pixel_values)), predicted(3));
+        let p = view.probabilities(&pixel_values);
+        let e = core::f32::consts::E;
+        assert!((p[predicted(3)] - e / (e + 9.0)).abs() < 1e-6);
+
+        // Folding leaves the bias as it is.
+        let mut biased = SoftmaxRegression::<PIXELS, CLASSES>::zeroed();
+        biased.bias = core::array::from_fn(|j| j as f32 - 4.5);
+        let mut folded = PixelModel::zeroed();
+        folded.fold_from::<PIXELS, Native>(&biased);
+        assert_eq!(folded.bias, biased.bias);
+    }
+}

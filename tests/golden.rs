@@ -261,3 +261,119 @@ fn folded_sharded_training_follows_the_same_trajectory() {
         }
     }
 }
+
+/// The 28x28 model (`--resize 28`, [`softreg::fashion_mnist::Native`]) has
+/// no TensorFlow trajectory of its own, so the reference is the chapter's
+/// step itself, [`SoftmaxRegression::sgd_step`], which the test above holds
+/// to TensorFlow's: eight steps of it on the images scaled by 1/255, from the
+/// first 784 rows of the trajectory's `W0`, against the trainer's fast path
+/// (raw pixels, the 1/255 folded into the weights, sharded batches) for
+/// several shard and thread counts. Then the validation figures and
+/// predictions of both models on the 256 test images.
+#[test]
+fn the_28x28_model_follows_the_chapters_step_on_the_fast_path() {
+    use softreg::fashion_mnist::{Examples, Native};
+    use softreg::pixel_model::PixelModel;
+    use softreg::train::{Execution, Sgd, Trainer};
+    use std::ops::ControlFlow;
+
+    let g = golden("trajectory_tf.json");
+    let (image_bytes, label_bytes) = (
+        fixture("train-2048-images-idx3-ubyte"),
+        fixture("train-2048-labels-idx1-ubyte"),
+    );
+    let images = idx::parse_images(&image_bytes).unwrap();
+    let images = images.as_arrays::<PIXELS>().unwrap();
+    let labels = idx::parse_labels(&label_bytes).unwrap().labels;
+    let (test_image_bytes, test_label_bytes) = (
+        fixture("t10k-256-images-idx3-ubyte"),
+        fixture("t10k-256-labels-idx1-ubyte"),
+    );
+    let test_images = idx::parse_images(&test_image_bytes).unwrap();
+    let test_images = test_images.as_arrays::<PIXELS>().unwrap();
+    let test_labels = idx::parse_labels(&test_label_bytes).unwrap().labels;
+    let batch = g["batch_size"].as_u64().unwrap() as usize;
+    let lr = g["lr"].as_f64().unwrap() as f32;
+    let scaled = |images: &[[u8; PIXELS]]| -> Vec<[f32; PIXELS]> {
+        images
+            .iter()
+            .map(|image| image.map(|p| f32::from(p) / 255.0))
+            .collect()
+    };
+    let (x, test_x) = (scaled(images), scaled(test_images));
+
+    let mut w0 = Box::new([[0.0f32; CLASSES]; PIXELS]);
+    for (row, values) in w0.iter_mut().zip(g["W0"].as_array().unwrap()) {
+        row.copy_from_slice(&floats(values));
+    }
+    let mut start = Box::new(SoftmaxRegression::<PIXELS, CLASSES>::zeroed());
+    start.set_weights_input_major(&w0);
+
+    // The chapter's step, plainly.
+    let mut want = start.clone();
+    let mut scratch = vec![[0.0f32; CLASSES]; batch];
+    let want_losses: Vec<f32> = (0..images.len() / batch)
+        .map(|step| {
+            let range = step * batch..(step + 1) * batch;
+            want.sgd_step(&x[range.clone()], &labels[range], lr, &mut scratch)
+        })
+        .collect();
+    assert_eq!(want_losses.len(), 8);
+    assert!(want_losses[7] < want_losses[0], "{want_losses:?}");
+    let want_eval = want.evaluate(&test_x, test_labels);
+    let mut want_predictions = [0u8; 256];
+    want.predict(&test_x, &mut want_predictions);
+
+    let order: Vec<u32> = (0..images.len() as u32).collect();
+    let data = Examples { images, labels };
+    let test = Examples {
+        images: test_images,
+        labels: test_labels,
+    };
+    for (shards, threads) in [(1, 1), (2, 1), (2, 2), (8, 4)] {
+        let setting = format!("{shards} shards, {threads} threads");
+        let execution = Execution {
+            shards,
+            threads,
+            ..Execution::default()
+        };
+        let sgd = Sgd {
+            batch_size: batch,
+            lr,
+        };
+        let mut trainer = Trainer::<PIXELS, Native>::new(start.clone(), sgd, execution).unwrap();
+        let mut losses = Vec::new();
+        trainer
+            .train_epoch(data, &order, |step| {
+                losses.push(step.loss);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(losses.len(), 8, "{setting}");
+        for (step, (got, want)) in losses.iter().zip(&want_losses).enumerate() {
+            assert!(
+                ((got - want) / want).abs() <= 1e-5,
+                "{setting}, step {step}: loss {got} vs the chapter's step's {want}"
+            );
+        }
+        let model = trainer.model();
+        let worst = model
+            .weights
+            .iter()
+            .flatten()
+            .chain(&model.bias)
+            .zip(want.weights.iter().flatten().chain(&want.bias))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1e-6, "{setting}: parameters off by {worst:e}");
+
+        let mut pixels = Box::new(PixelModel::zeroed());
+        pixels.fold_from::<PIXELS, Native>(model);
+        let eval = trainer.evaluate(test);
+        assert_eq!(eval.confusion, want_eval.confusion, "{setting}");
+        assert!(((eval.loss_sum - want_eval.loss_sum) / want_eval.loss_sum).abs() < 1e-5);
+        let mut predictions = [0u8; 256];
+        pixels.predict(test_images, &mut predictions);
+        assert_eq!(predictions, want_predictions, "{setting}");
+    }
+}

@@ -323,3 +323,77 @@ fn int8_values_quantize_cannot_write_are_refused() {
     );
     assert!(err.to_string().contains("-128"), "{err}");
 }
+
+/// [`Classifier::from_weights`] over parameters already in memory: the
+/// same classifier as [`Classifier::new`] over a file of them, for both
+/// image sizes and both parameter types.
+#[test]
+fn from_weights_is_the_classifier_of_the_file() {
+    let images = test_images();
+    let large = random_model::<RESIZED_PIXELS>(87);
+    let small = random_model::<PIXELS>(88);
+    let large_file = f32_file(&*large, 32);
+    let small_file = f32_file(&*small, 28);
+    let from_large = Classifier::from_weights(Weights::F32(large.view()), true).unwrap();
+    let from_small = Classifier::from_weights(Weights::F32(small.view()), false).unwrap();
+    assert!(from_large.resizes() && !from_small.resizes());
+    let of_large = Classifier::<RESIZED_PIXELS, CLASSES>::new(large_file.bytes()).unwrap();
+    let of_small = Classifier::<PIXELS, CLASSES>::new(small_file.bytes()).unwrap();
+    let q = Box::new(quantized::quantize(&small.view()));
+    let q_file = int8_file(&q, 28);
+    let from_q = Classifier::from_weights(Weights::I8(q.view()), false).unwrap();
+    let of_q = Classifier::<PIXELS, CLASSES>::new(q_file.bytes()).unwrap();
+    for image in images.iter().take(16) {
+        assert_eq!(from_large.record(image), of_large.record(image));
+        assert_eq!(from_small.record(image), of_small.record(image));
+        assert_eq!(from_q.record(image), of_q.record(image));
+    }
+    // The wrong size for the flag is refused, naming the side it implies.
+    assert_eq!(
+        Classifier::from_weights(Weights::F32(small.view()), true).unwrap_err(),
+        InferenceError::UnsupportedImageSide(32)
+    );
+    assert_eq!(
+        Classifier::from_weights(Weights::F32(large.view()), false).unwrap_err(),
+        InferenceError::UnsupportedImageSide(28)
+    );
+}
+
+/// `classify` is the argmax of the probabilities whatever the class: a
+/// model whose class `j` lights up on image rows `2 j + 4` and `2 j + 5`
+/// picks every class in turn, on the `f32` and the int8 path, at both sizes.
+#[test]
+fn classify_picks_every_class() {
+    // Weight 1 on every pixel of class j's rows of the 28x28 image, and on
+    // the rows of the 32x32 grid they cover for the resized model.
+    let rows_of = |j: usize| 2 * j + 4..2 * j + 6;
+    let mut small = Box::new(SoftmaxRegression::<PIXELS, CLASSES>::zeroed());
+    let mut large = Box::new(SoftmaxRegression::<RESIZED_PIXELS, CLASSES>::zeroed());
+    for j in 0..CLASSES {
+        let rows = rows_of(j);
+        for k in rows.start * 28..rows.end * 28 {
+            small.weights[j][k] = 1.0;
+        }
+        let rows = (rows.start * 32 / 28)..(rows.end * 32).div_ceil(28);
+        for k in rows.start * 32..rows.end * 32 {
+            large.weights[j][k] = 1.0;
+        }
+    }
+    let q = Box::new(quantized::quantize(&small.view()));
+    let small_c = Classifier::from_weights(Weights::F32(small.view()), false).unwrap();
+    let large_c = Classifier::from_weights(Weights::F32(large.view()), true).unwrap();
+    let q_c = Classifier::from_weights(Weights::I8(q.view()), false).unwrap();
+    for class in 0..CLASSES {
+        let mut image = [0u8; PIXELS];
+        let rows = rows_of(class);
+        image[rows.start * 28..rows.end * 28].fill(255);
+        for (name, prediction) in [
+            ("f32 28x28", small_c.classify(&image)),
+            ("f32 32x32", large_c.classify(&image)),
+            ("int8", q_c.classify(&image)),
+        ] {
+            assert_eq!(prediction.class, class, "{name}");
+            assert!(prediction.probability > 0.5, "{name}: {prediction:?}");
+        }
+    }
+}
