@@ -23,6 +23,7 @@ mod outputs;
 mod picture;
 mod plot;
 mod saved_model;
+mod templates;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, FromArgMatches};

@@ -29,6 +29,7 @@ fn the_default_run_reaches_the_chapters_accuracy() {
         "metrics.csv",
         "curves.svg",
         "misclassified.png",
+        "weights.png",
         "model.softreg",
     ] {
         assert!(sb.path("run").join(file).exists(), "{file} missing");

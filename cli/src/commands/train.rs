@@ -5,6 +5,7 @@ use crate::args::{Resize, TrainArgs};
 use crate::outputs::{self, EpochMetrics, RunDir, MODEL_FILE};
 use crate::picture::{self, Mistake};
 use crate::plot;
+use crate::templates;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use softreg::fashion_mnist::{InputMap, Native, Resized, PIXELS, RESIZED_PIXELS};
@@ -205,10 +206,13 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     run.write("misclassified.png", |out| {
         picture::misclassified_png(out, &mistakes, batch)
     })?;
+    run.write("weights.png", |out| {
+        templates::weights_png(out, &model.weights)
+    })?;
     run.write(MODEL_FILE, |out| outputs::write_model(out, &model, side))?;
     let out_dir = run.keep();
     console.line(&format!(
-        "wrote metrics.csv, curves.svg, misclassified.png and {MODEL_FILE} to {}",
+        "wrote metrics.csv, curves.svg, misclassified.png, weights.png and {MODEL_FILE} to {}",
         out_dir.display()
     ));
 
