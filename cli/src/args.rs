@@ -131,6 +131,12 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
 
+    /// Also draw the confusion matrix as a heat map into this PNG file
+    /// (rows: true class, normalised; counts in the cells). An existing file
+    /// is not overwritten.
+    #[arg(long, value_name = "FILE.png")]
+    pub confusion: Option<PathBuf>,
+
     /// Dataset location.
     #[command(flatten)]
     pub data: DataArgs,

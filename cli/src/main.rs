@@ -19,6 +19,7 @@
 
 mod args;
 mod commands;
+mod confusion;
 mod outputs;
 mod picture;
 mod plot;

@@ -30,6 +30,7 @@ fn the_default_run_reaches_the_chapters_accuracy() {
         "curves.svg",
         "misclassified.png",
         "weights.png",
+        "confusion.png",
         "model.softreg",
     ] {
         assert!(sb.path("run").join(file).exists(), "{file} missing");

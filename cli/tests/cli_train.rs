@@ -7,7 +7,8 @@ use cli_support::{entries, fixture, Sandbox, TINY};
 use std::fs;
 use std::path::Path;
 
-const OUTPUTS: [&str; 5] = [
+const OUTPUTS: [&str; 6] = [
+    "confusion.png",
     "curves.svg",
     "metrics.csv",
     "misclassified.png",

@@ -2,6 +2,7 @@
 //! write the run directory.
 
 use crate::args::{Resize, TrainArgs};
+use crate::confusion;
 use crate::outputs::{self, EpochMetrics, RunDir, MODEL_FILE};
 use crate::picture::{self, Mistake};
 use crate::plot;
@@ -116,6 +117,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut history = Vec::with_capacity(recipe.epochs as usize);
+    let mut last_validation = softreg::Evaluation::default();
     let start = Instant::now();
     let mut epoch_start = start;
     let fitted = train::fit::<IN, M>(&recipe, execution, train_set, test_set, |event| {
@@ -137,6 +139,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
                     seconds: (now - epoch_start).as_secs_f64(),
                 };
                 epoch_start = now;
+                last_validation = report.validation;
                 bar.suspend(|| {
                     console.line(&format!(
                         "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
@@ -209,10 +212,14 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     run.write("weights.png", |out| {
         templates::weights_png(out, &model.weights)
     })?;
+    run.write("confusion.png", |out| {
+        confusion::confusion_png(out, &last_validation.confusion)
+    })?;
     run.write(MODEL_FILE, |out| outputs::write_model(out, &model, side))?;
     let out_dir = run.keep();
     console.line(&format!(
-        "wrote metrics.csv, curves.svg, misclassified.png, weights.png and {MODEL_FILE} to {}",
+        "wrote metrics.csv, curves.svg, misclassified.png, weights.png, confusion.png \
+         and {MODEL_FILE} to {}",
         out_dir.display()
     ));
 
