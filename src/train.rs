@@ -386,7 +386,8 @@ fn tree_sum_shards(parts: &[&ShardGradient], out: &mut ShardGradient) {
 }
 
 /// Forward and backward pass of one shard: `out` gets the summed loss of
-/// the examples `rows` of `data` and the gradient of that sum.
+/// the examples `rows` of the plan's data, with the plan's softmax, and the
+/// gradient of that sum.
 ///
 /// `next` names the rows this thread works on next, which are requested
 /// from memory while the gradient, a pass over rows already in cache, is
@@ -396,14 +397,14 @@ fn tree_sum_shards(parts: &[&ShardGradient], out: &mut ShardGradient) {
 #[inline(always)]
 fn shard_gradient<S: Simd>(
     s: S,
-    softmax: Softmax,
+    plan: &EpochPlan<'_>,
     pixels: &PixelModel,
-    data: Examples<'_>,
     rows: &[u32],
     next: &[u32],
     scratch: &mut Scratch,
     out: &mut ShardGradient,
 ) {
+    let (data, softmax) = (plan.data, plan.softmax);
     let n = rows.len();
     let y = &mut scratch.labels[..n];
     let g = &mut scratch.logits[..n];
@@ -616,12 +617,7 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
     thread: usize,
     meeting: Option<&Meeting>,
 ) -> Option<f32> {
-    let EpochPlan {
-        data,
-        layout,
-        lr,
-        softmax,
-    } = *plan;
+    let EpochPlan { layout, lr, .. } = *plan;
     let layout = &layout;
     let n = layout.batch(b).len();
     let Replica {
@@ -634,7 +630,7 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
         // One thread: it computes every shard and sums them itself.
         for (shard, out) in mine.zip(shards.iter_mut()) {
             let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
-            shard_gradient(s, softmax, &model.pixels, data, rows, next, scratch, out);
+            shard_gradient(s, plan, &model.pixels, rows, next, scratch, out);
         }
         let parts: Vec<&ShardGradient> = shards.iter().collect();
         return Some(model.step::<S, IN, M>(s, &parts, n, lr));
@@ -643,7 +639,7 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
         let mut sum = meeting.sums[b % 2][thread].write().unwrap();
         for (shard, out) in mine.clone().zip(shards.iter_mut()) {
             let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
-            shard_gradient(s, softmax, &model.pixels, data, rows, next, scratch, out);
+            shard_gradient(s, plan, &model.pixels, rows, next, scratch, out);
         }
         let parts: Vec<&ShardGradient> = shards.iter().collect();
         tree_sum_shards(&parts, &mut sum);

@@ -49,6 +49,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Fetch the four Fashion-MNIST files, nothing else.
     Download(DataArgs),
+    /// The chapter's exercise 1: naive and stable softmax of one row of logits.
+    Softmax(SoftmaxArgs),
 }
 
 /// Where the dataset lives and whether it may be fetched.
@@ -119,9 +121,43 @@ pub struct TrainArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 
+    /// Softmax of the training loss: stable (the row's maximum subtracted
+    /// first, fused with the loss) or naive (the chapter's
+    /// exp(X) / sum(exp(X)), its first exercise: NaN once a logit passes 88).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = SoftmaxKind::Stable)]
+    pub softmax: SoftmaxKind,
+
     /// Dataset location.
     #[command(flatten)]
     pub data: DataArgs,
+}
+
+/// `--softmax`: which softmax the training loss uses. (Plain comments on
+/// the variants, as for [`Resize`].)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SoftmaxKind {
+    // logsumexp with the maximum subtracted: never overflows.
+    Stable,
+    // The chapter's exp(X) / sum(exp(X)), as written.
+    Naive,
+}
+
+impl SoftmaxKind {
+    /// The core's name for it.
+    pub fn core(self) -> softreg::train::Softmax {
+        match self {
+            SoftmaxKind::Stable => softreg::train::Softmax::Stable,
+            SoftmaxKind::Naive => softreg::train::Softmax::Naive,
+        }
+    }
+}
+
+/// The arguments of `softmax`.
+#[derive(Debug, Clone, Args)]
+pub struct SoftmaxArgs {
+    /// One row of logits, e.g. `100 -100 0` or `-- -101 -102 -103`.
+    #[arg(value_name = "LOGIT", required = true, allow_negative_numbers = true)]
+    pub logits: Vec<f32>,
 }
 
 /// The flags of `evaluate`.

@@ -6,6 +6,7 @@
 //! softreg evaluate --model runs/<t>/model.softreg
 //! softreg predict --model runs/<t>/model.softreg shoe.png
 //! softreg download                          # fetch the data, nothing else
+//! softreg softmax 100 -100 0                # naive vs stable softmax of a row
 //! ```
 //!
 //! Exit codes: 0 on success, 2 when the command line is wrong (clap's
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => commands::evaluate::evaluate_command(args),
         Command::Predict(args) => commands::predict::predict_command(args),
         Command::Download(args) => commands::download::download_command(args),
+        Command::Softmax(args) => commands::softmax::softmax_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

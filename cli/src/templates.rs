@@ -96,6 +96,16 @@ pub fn scale_of<const IN: usize>(weights: &[[f32; IN]]) -> f32 {
         .fold(0.0f32, |m, w| m.max(w.abs()))
 }
 
+/// The end of the scale as a label of at most 9 characters: 3 decimals
+/// while it is below 1000 (every trained model's), scientific beyond.
+fn number(scale: f32) -> String {
+    if scale < 1000.0 {
+        format!("{scale:.3}")
+    } else {
+        format!("{scale:.2e}")
+    }
+}
+
 /// Draws the ten rows of `weights` (`IN = side * side` inputs each, row
 /// by row as the images are) as `side x side` tiles captioned with the
 /// class names, and encodes the PNG.
@@ -126,11 +136,11 @@ pub fn weights_png<const IN: usize>(
         canvas.fill(PAD + x, bar_y, 1, BAR_H, diverging(w, scale));
     }
     let label_y = bar_y + BAR_H + 2;
-    let low = format!("{:.3}", -scale);
-    let high = format!("+{scale:.3}");
+    let (low, high) = (format!("-{}", number(scale)), format!("+{}", number(scale)));
     canvas.text(PAD, label_y, &low, BLACK);
     canvas.text(PAD + BAR_W / 2 - 4, label_y, "0", BLACK);
-    canvas.text(PAD + BAR_W - 8 * high.len(), label_y, &high, BLACK);
+    let high_x = (PAD + BAR_W).saturating_sub(8 * high.len());
+    canvas.text(high_x, label_y, &high, BLACK);
 
     for (class, row) in weights.iter().enumerate() {
         let (x0, y0) = layout.image_origin(class);
@@ -219,6 +229,19 @@ mod tests {
     #[test]
     fn a_known_pattern_comes_out_in_class_order_28() {
         check_pattern::<784>();
+    }
+
+    #[test]
+    fn huge_weights_still_make_a_picture() {
+        let mut weights = [[0.0f32; 784]; CLASSES];
+        weights[3][5] = -3e38;
+        weights[4][6] = f32::MAX;
+        let mut bytes = Vec::new();
+        weights_png(&mut bytes, &weights).unwrap();
+        let (width, height, _) = decode(&bytes);
+        assert_eq!((width, height), Layout { side: 28 }.size());
+        assert_eq!(number(f32::MAX), "3.40e38");
+        assert_eq!(number(0.5334), "0.533");
     }
 
     #[test]

@@ -3,4 +3,5 @@
 pub mod download;
 pub mod evaluate;
 pub mod predict;
+pub mod softmax;
 pub mod train;
