@@ -4,4 +4,5 @@ pub mod download;
 pub mod evaluate;
 pub mod predict;
 pub mod softmax;
+pub mod sweep;
 pub mod train;

@@ -259,12 +259,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
 
 /// Why a run's loss may have become NaN or infinite, for its error line.
 fn divergence_hint(softmax: SoftmaxKind, lr: f32) -> String {
-    // 1e36, not 1000000000000000000000000000000000000.
-    let lr = if (1e-4..1e6).contains(&lr) {
-        lr.to_string()
-    } else {
-        format!("{lr:e}")
-    };
+    let lr = crate::args::lr_text(lr);
     match softmax {
         SoftmaxKind::Naive => format!(
             "--softmax naive: exp overflows for logits above 88 and underflows \
