@@ -10,7 +10,8 @@
 //!    equal shards. For each shard (`shard_gradient`): the logits
 //!    `X W + b` on the folded weights ([`matmul::logits`]), then the fused
 //!    softmax + cross-entropy, which leaves `G = softmax - onehot(y)` in place
-//!    of the logits ([`cross_entropy::softmax_cross_entropy_grad`]), then
+//!    of the logits ([`cross_entropy::softmax_cross_entropy_grad`]; or, for
+//!    the chapter's first exercise, the naive softmax of [`Softmax::Naive`]), then
 //!    `grad_W = X^T G` ([`matmul::weight_gradient`]) and `grad_b` = the
 //!    column sums of `G` ([`sum::column_sums`]).
 //! 2. The shards' gradients are summed in a fixed tree order (`tree_sum`).
@@ -37,7 +38,7 @@
 
 use crate::barrier::SpinBarrier;
 use crate::fashion_mnist::{Examples, InputMap, CLASSES, PIXELS};
-use crate::kernels::{cross_entropy, matmul, sum, Picked, Rows};
+use crate::kernels::{cross_entropy, matmul, naive_softmax, sum, Picked, Rows};
 use crate::model::{Evaluation, SoftmaxRegression};
 use crate::pixel_model::PixelModel;
 use crate::simd::{Isa, Kernel, Simd, Unavailable, Vector};
@@ -68,6 +69,25 @@ impl Default for Sgd {
             lr: 0.1,
         }
     }
+}
+
+/// Which softmax the training loss is computed with: the fused, stable one
+/// (the default), or the chapter's naive `exp(X) / sum(exp(X))` followed by
+/// `-log` of the true class's probability (its first exercise). The two give
+/// the same steps while the logits are small; the naive one turns NaN or
+/// infinite once a logit passes about 88 (`exp` overflows) or a row's all
+/// fall below about -104 (they underflow), and training then stops with
+/// [`Stop::Diverged`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Softmax {
+    /// `logsumexp(z) - z_y` with the row maximum subtracted first
+    /// ([`cross_entropy::softmax_cross_entropy_grad`]), many rows at once.
+    #[default]
+    Stable,
+    /// The chapter's `exp(z) / sum exp(z)`, then `-log y_hat[y]`
+    /// ([`naive_softmax::naive_softmax_cross_entropy_grad`]), a row at a
+    /// time.
+    Naive,
 }
 
 /// The shard count the crate uses unless told otherwise.
@@ -366,7 +386,8 @@ fn tree_sum_shards(parts: &[&ShardGradient], out: &mut ShardGradient) {
 }
 
 /// Forward and backward pass of one shard: `out` gets the summed loss of
-/// the examples `rows` of `data` and the gradient of that sum.
+/// the examples `rows` of the plan's data, with the plan's softmax, and the
+/// gradient of that sum.
 ///
 /// `next` names the rows this thread works on next, which are requested
 /// from memory while the gradient, a pass over rows already in cache, is
@@ -376,13 +397,14 @@ fn tree_sum_shards(parts: &[&ShardGradient], out: &mut ShardGradient) {
 #[inline(always)]
 fn shard_gradient<S: Simd>(
     s: S,
+    plan: &EpochPlan<'_>,
     pixels: &PixelModel,
-    data: Examples<'_>,
     rows: &[u32],
     next: &[u32],
     scratch: &mut Scratch,
     out: &mut ShardGradient,
 ) {
+    let (data, softmax) = (plan.data, plan.softmax);
     let n = rows.len();
     let y = &mut scratch.labels[..n];
     let g = &mut scratch.logits[..n];
@@ -402,6 +424,11 @@ fn shard_gradient<S: Simd>(
         .prefetch_all()
     };
     let w = &pixels.weights;
+    // Replaces the logits by G = softmax - onehot(y), returns the summed loss.
+    let loss_and_gradient = |g: &mut [[f32; CLASSES]]| match softmax {
+        Softmax::Stable => cross_entropy::softmax_cross_entropy_grad_with(s, g, y),
+        Softmax::Naive => naive_softmax::naive_softmax_cross_entropy_grad_with(s, g, y),
+    };
     if converts_rows_once(S::ISA) {
         // Both passes read the rows as f32, converted once.
         let x = &mut scratch.converted[..n];
@@ -413,13 +440,13 @@ fn shard_gradient<S: Simd>(
         }
         let x = &*x;
         matmul::logits_with(s, x, w, &pixels.bias, 1.0, g);
-        out.loss_sum = cross_entropy::softmax_cross_entropy_grad_with(s, g, y);
+        out.loss_sum = loss_and_gradient(g);
         prefetch_next();
         matmul::gradient_with::<S, f32, _, PIXELS, CLASSES, false>(s, x, g, 1.0, &mut out.weights);
     } else {
         // Both passes read the rows where they lie, widening pixels as they go.
         matmul::logits_with(s, &picked, w, &pixels.bias, 1.0, g);
-        out.loss_sum = cross_entropy::softmax_cross_entropy_grad_with(s, g, y);
+        out.loss_sum = loss_and_gradient(g);
         prefetch_next();
         matmul::gradient_with::<S, u8, _, PIXELS, CLASSES, false>(
             s,
@@ -575,6 +602,7 @@ struct EpochPlan<'a> {
     data: Examples<'a>,
     layout: Layout<'a>,
     lr: f32,
+    softmax: Softmax,
 }
 
 /// One batch on one thread, top to bottom: the thread's shards' gradients,
@@ -589,7 +617,7 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
     thread: usize,
     meeting: Option<&Meeting>,
 ) -> Option<f32> {
-    let EpochPlan { data, layout, lr } = *plan;
+    let EpochPlan { layout, lr, .. } = *plan;
     let layout = &layout;
     let n = layout.batch(b).len();
     let Replica {
@@ -602,7 +630,7 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
         // One thread: it computes every shard and sums them itself.
         for (shard, out) in mine.zip(shards.iter_mut()) {
             let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
-            shard_gradient(s, &model.pixels, data, rows, next, scratch, out);
+            shard_gradient(s, plan, &model.pixels, rows, next, scratch, out);
         }
         let parts: Vec<&ShardGradient> = shards.iter().collect();
         return Some(model.step::<S, IN, M>(s, &parts, n, lr));
@@ -611,7 +639,7 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
         let mut sum = meeting.sums[b % 2][thread].write().unwrap();
         for (shard, out) in mine.clone().zip(shards.iter_mut()) {
             let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
-            shard_gradient(s, &model.pixels, data, rows, next, scratch, out);
+            shard_gradient(s, plan, &model.pixels, rows, next, scratch, out);
         }
         let parts: Vec<&ShardGradient> = shards.iter().collect();
         tree_sum_shards(&parts, &mut sum);
@@ -689,6 +717,7 @@ pub struct Trainer<const IN: usize, M: InputMap<IN>> {
     model: Box<SoftmaxRegression<IN, CLASSES>>,
     sgd: Sgd,
     execution: Execution,
+    softmax: Softmax,
     /// One per thread.
     replicas: Vec<Box<Replica>>,
     /// The model folded afresh for evaluation.
@@ -728,6 +757,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             model,
             sgd,
             execution,
+            softmax: Softmax::Stable,
             replicas: (0..threads).map(|_| Replica::new()).collect(),
             evaluated: Box::new(PixelModel::zeroed()),
             map: PhantomData,
@@ -742,6 +772,18 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
     /// The model, and the trainer is done.
     pub fn into_model(self) -> Box<SoftmaxRegression<IN, CLASSES>> {
         self.model
+    }
+
+    /// The trainer, its loss computed with `softmax` (the stable one unless
+    /// told otherwise).
+    pub fn with_softmax(mut self, softmax: Softmax) -> Self {
+        self.softmax = softmax;
+        self
+    }
+
+    /// The softmax of the loss.
+    pub fn softmax(&self) -> Softmax {
+        self.softmax
     }
 
     /// The SGD settings.
@@ -780,6 +822,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             data,
             layout,
             lr: self.sgd.lr,
+            softmax: self.softmax,
         };
         let loss_sum = if threads == 1 {
             let replica = &mut *self.replicas[0];
@@ -863,6 +906,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             data,
             layout,
             lr: self.sgd.lr,
+            softmax: self.softmax,
         };
         Epoch {
             trainer: self,
@@ -898,6 +942,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             data,
             layout,
             lr: self.sgd.lr,
+            softmax: self.softmax,
         };
         Epoch {
             trainer: self,
@@ -1152,6 +1197,34 @@ pub fn fit<const IN: usize, M: InputMap<IN>>(
     execution: Execution,
     train: Examples<'_>,
     validation: Examples<'_>,
+    on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
+) -> Result<Fitted<IN>, FitError> {
+    fit_with::<IN, M>(
+        recipe,
+        Softmax::Stable,
+        execution,
+        train,
+        validation,
+        on_event,
+    )
+}
+
+/// [`fit`] with the loss computed by `softmax`: [`Softmax::Naive`] for the
+/// chapter's first exercise. The validation loss is the stable one either
+/// way (it measures the model, not the arithmetic that trained it).
+///
+/// # Errors
+/// As [`fit`]; a naive softmax that overflows stops the run with
+/// [`Stop::Diverged`].
+///
+/// # Panics
+/// If a label is not a class.
+pub fn fit_with<const IN: usize, M: InputMap<IN>>(
+    recipe: &Recipe,
+    softmax: Softmax,
+    execution: Execution,
+    train: Examples<'_>,
+    validation: Examples<'_>,
     mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
 ) -> Result<Fitted<IN>, FitError> {
     let mut rng = Rng::seed_from_u64(recipe.seed);
@@ -1159,8 +1232,9 @@ pub fn fit<const IN: usize, M: InputMap<IN>>(
     // would build the 40 KB struct on the stack first.
     let mut model = Box::new(SoftmaxRegression::<IN, CLASSES>::zeroed());
     model.init_normal(&mut rng, recipe.sigma);
-    let mut trainer =
-        Trainer::<IN, M>::new(model, recipe.sgd, execution).map_err(FitError::Settings)?;
+    let mut trainer = Trainer::<IN, M>::new(model, recipe.sgd, execution)
+        .map_err(FitError::Settings)?
+        .with_softmax(softmax);
     // Shuffling a list of indices shuffles the examples themselves each
     // epoch, not just the order of fixed batches (which d2l's loader does).
     let mut order: Vec<u32> = (0..train.len() as u32).collect();
@@ -1450,6 +1524,53 @@ mod tests {
             };
             assert!(batch >= 1 && !loss.is_finite(), "{threads}: {err:?}");
         }
+    }
+
+    #[test]
+    fn the_naive_softmax_takes_the_same_steps_until_it_overflows() {
+        let (tr, va) = (toy(300, 10), toy(100, 11));
+        let run = |softmax, lr| {
+            let recipe = Recipe {
+                sgd: Sgd { batch_size: 32, lr },
+                ..recipe()
+            };
+            fit_with::<784, Native>(
+                &recipe,
+                softmax,
+                execution(2, 1),
+                examples(&tr),
+                examples(&va),
+                quiet,
+            )
+        };
+        // The chapter's small logits: the same model within rounding.
+        let stable = run(Softmax::Stable, 0.5).unwrap();
+        let naive = run(Softmax::Naive, 0.5).unwrap();
+        assert!(naive.history[2].validation.accuracy() > 0.9);
+        for (a, b) in stable
+            .model
+            .weights
+            .iter()
+            .flatten()
+            .zip(naive.model.weights.iter().flatten())
+        {
+            assert!((a - b).abs() <= 1e-5 + 1e-3 * a.abs(), "{a} vs {b}");
+        }
+        // Steps large enough for logits in the thousands: the stable loss
+        // stays finite, the naive one is NaN from the first batch on whose
+        // logits pass 88.
+        assert!(run(Softmax::Stable, 1000.0).is_ok());
+        let err = run(Softmax::Naive, 1000.0).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                FitError::Stopped {
+                    epoch: 1,
+                    stop: Stop::Diverged { .. }
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub enum Command {
     Download(DataArgs),
     /// Serve the lab on 127.0.0.1: a page that trains the model in the browser.
     Lab(LabArgs),
+    /// The chapter's exercise 1: naive and stable softmax of one row of logits.
+    Softmax(SoftmaxArgs),
+    /// The chapter's exercise 5: train every learning rate and batch size
+    /// given, with the same seed, and compare them.
+    Sweep(SweepArgs),
 }
 
 /// Where the dataset lives and whether it may be fetched.
@@ -121,6 +126,91 @@ pub struct TrainArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 
+    /// Softmax of the training loss: stable (the row's maximum subtracted
+    /// first, fused with the loss) or naive (the chapter's
+    /// exp(X) / sum(exp(X)), its first exercise: NaN once a logit passes 88).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = SoftmaxKind::Stable)]
+    pub softmax: SoftmaxKind,
+
+    /// Dataset location.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `--softmax`: which softmax the training loss uses. (Plain comments on
+/// the variants, as for [`Resize`].)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SoftmaxKind {
+    // logsumexp with the maximum subtracted: never overflows.
+    Stable,
+    // The chapter's exp(X) / sum(exp(X)), as written.
+    Naive,
+}
+
+impl SoftmaxKind {
+    /// The core's name for it.
+    pub fn core(self) -> softreg::train::Softmax {
+        match self {
+            SoftmaxKind::Stable => softreg::train::Softmax::Stable,
+            SoftmaxKind::Naive => softreg::train::Softmax::Naive,
+        }
+    }
+}
+
+/// The arguments of `softmax`.
+#[derive(Debug, Clone, Args)]
+pub struct SoftmaxArgs {
+    /// One row of logits, e.g. `100 -100 0` or `-- -101 -102 -103`.
+    #[arg(value_name = "LOGIT", required = true, allow_negative_numbers = true)]
+    pub logits: Vec<f32>,
+}
+
+/// The flags of `sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// Learning rates to try, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.01,0.03,0.1,0.3,1",
+        value_parser = parse_lr
+    )]
+    pub lr: Vec<f32>,
+
+    /// Batch sizes to try, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "64,256",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub batch_size: Vec<u32>,
+
+    /// Passes over the training images in every run.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub epochs: u32,
+
+    /// Standard deviation of the initial weights, N(0, sigma^2).
+    #[arg(long, default_value_t = 0.01, value_parser = parse_sigma)]
+    pub sigma: f32,
+
+    /// Seed of every run: the same initial weights and shuffles for all.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Image side fed to the model: 32 or 28.
+    #[arg(long, value_enum, value_name = "SIDE", default_value_t = Resize::To32)]
+    pub resize: Resize,
+
+    /// Parts each batch is cut into (as for `train`).
+    #[arg(long, default_value_t = softreg::train::DEFAULT_SHARDS, value_parser = parse_shards)]
+    pub shards: usize,
+
+    /// Directory to create for sweep.csv and sweep.svg (must not exist, or
+    /// be empty) [default: a fresh runs/<timestamp>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
     /// Dataset location.
     #[command(flatten)]
     pub data: DataArgs,
@@ -132,6 +222,12 @@ pub struct EvaluateArgs {
     /// Model file written by `softreg train` (model.softreg).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+
+    /// Also draw the confusion matrix as a heat map into this PNG file
+    /// (rows: true class, normalised; counts in the cells). An existing file
+    /// is not overwritten.
+    #[arg(long, value_name = "FILE.png")]
+    pub confusion: Option<PathBuf>,
 
     /// Dataset location.
     #[command(flatten)]
@@ -175,6 +271,17 @@ fn parse_lr(s: &str) -> Result<f32, String> {
         Ok(lr)
     } else {
         Err(format!("must be a finite number > 0, got {s}"))
+    }
+}
+
+/// A learning rate as the user would type it: the shortest decimal that
+/// reads back as the same `f32` (0.1, not 0.100000001), in scientific
+/// notation when tiny or huge (1e36, not 36 zeros).
+pub fn lr_text(lr: f32) -> String {
+    if (1e-4..1e6).contains(&lr) {
+        lr.to_string()
+    } else {
+        format!("{lr:e}")
     }
 }
 

@@ -7,6 +7,8 @@
 //! softreg predict --model runs/<t>/model.softreg shoe.png
 //! softreg download                          # fetch the data, nothing else
 //! softreg lab                               # train in the browser
+//! softreg softmax 100 -100 0                # naive vs stable softmax of a row
+//! softreg sweep --lr 0.01,0.1,1 --batch-size 64,256   # exercise 5
 //! ```
 //!
 //! Exit codes: 0 on success, 2 when the command line is wrong (clap's
@@ -20,10 +22,13 @@
 
 mod args;
 mod commands;
+mod confusion;
 mod outputs;
 mod picture;
 mod plot;
 mod saved_model;
+mod sweep_plot;
+mod templates;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, FromArgMatches};
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::predict_command(args),
         Command::Download(args) => commands::download::download_command(args),
         Command::Lab(args) => commands::lab::lab_command(args),
+        Command::Softmax(args) => commands::softmax::softmax_command(args),
+        Command::Sweep(args) => commands::sweep::sweep_command(args, cli.isa),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,9 @@
 //! misclassified image of a batch is drawn 3x larger, light-on-dark as in
 //! the dataset, captioned in two lines: the predicted label (red) over the
 //! true one (black).
+//!
+//! The [`Canvas`] it draws on (RGB pixels, 8x8 captions, PNG encoding) is
+//! shared by the other pictures of a run: `weights.png` and `confusion.png`.
 
 use anyhow::{Context, Result};
 use softreg::fashion_mnist::{CLASS_NAMES, PIXELS, SIDE};
@@ -12,8 +15,9 @@ const SCALE: usize = 3;
 /// Tiles per row.
 const COLUMNS: usize = 8;
 /// Glyphs are 8x8 pixels; lines are 10 apart.
-const GLYPH: usize = 8;
-const LINE: usize = 10;
+pub const GLYPH: usize = 8;
+/// Distance between the tops of two lines of text.
+pub const LINE: usize = 10;
 /// Space around each tile.
 const PAD: usize = 6;
 /// A tile: the scaled image over two caption lines ("ankle boot" is the
@@ -23,9 +27,12 @@ const TILE_H: usize = SIDE * SCALE + 2 * LINE + 3 * PAD;
 /// The title line above the tiles.
 const TITLE_H: usize = LINE + 2 * PAD;
 
-const WHITE: [u8; 3] = [255, 255, 255];
-const BLACK: [u8; 3] = [0, 0, 0];
-const RED: [u8; 3] = [200, 0, 0];
+/// Colours as RGB triples.
+pub const WHITE: [u8; 3] = [255, 255, 255];
+/// Text.
+pub const BLACK: [u8; 3] = [0, 0, 0];
+/// A wrong prediction's label.
+pub const RED: [u8; 3] = [200, 0, 0];
 
 /// One misclassified example.
 #[derive(Clone, Copy, Debug)]
@@ -38,15 +45,16 @@ pub struct Mistake<'a> {
     pub truth: u8,
 }
 
-/// An RGB picture being drawn.
-struct Canvas {
+/// An RGB picture being drawn, white to start with.
+pub struct Canvas {
     width: usize,
     height: usize,
     rgb: Vec<u8>,
 }
 
 impl Canvas {
-    fn new(width: usize, height: usize) -> Canvas {
+    /// A white canvas of `width x height` pixels.
+    pub fn new(width: usize, height: usize) -> Canvas {
         Canvas {
             width,
             height,
@@ -54,7 +62,8 @@ impl Canvas {
         }
     }
 
-    fn set(&mut self, x: usize, y: usize, color: [u8; 3]) {
+    /// Colours one pixel; outside the canvas, nothing.
+    pub fn set(&mut self, x: usize, y: usize, color: [u8; 3]) {
         if x < self.width && y < self.height {
             let at = 3 * (y * self.width + x);
             self.rgb[at..at + 3].copy_from_slice(&color);
@@ -63,7 +72,7 @@ impl Canvas {
 
     /// Draws `text` with its top-left corner at `(x, y)`, clipped at the
     /// canvas edge. Characters outside ASCII show as blanks.
-    fn text(&mut self, x: usize, y: usize, text: &str, color: [u8; 3]) {
+    pub fn text(&mut self, x: usize, y: usize, text: &str, color: [u8; 3]) {
         for (i, c) in text.chars().enumerate() {
             let glyph = font8x8::legacy::BASIC_LEGACY
                 .get(c as usize)
@@ -92,7 +101,17 @@ impl Canvas {
         }
     }
 
-    fn write_png(&self, out: &mut dyn Write) -> Result<()> {
+    /// Fills the `width x height` rectangle whose top-left corner is `(x, y)`.
+    pub fn fill(&mut self, x: usize, y: usize, width: usize, height: usize, color: [u8; 3]) {
+        for dy in 0..height {
+            for dx in 0..width {
+                self.set(x + dx, y + dy, color);
+            }
+        }
+    }
+
+    /// Encodes the canvas as an 8-bit RGB PNG.
+    pub fn write_png(&self, out: &mut dyn Write) -> Result<()> {
         let mut encoder = png::Encoder::new(out, self.width as u32, self.height as u32);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);

@@ -29,6 +29,8 @@ fn the_default_run_reaches_the_chapters_accuracy() {
         "metrics.csv",
         "curves.svg",
         "misclassified.png",
+        "weights.png",
+        "confusion.png",
         "model.softreg",
     ] {
         assert!(sb.path("run").join(file).exists(), "{file} missing");

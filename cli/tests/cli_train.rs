@@ -7,11 +7,13 @@ use cli_support::{entries, fixture, Sandbox, TINY};
 use std::fs;
 use std::path::Path;
 
-const OUTPUTS: [&str; 4] = [
+const OUTPUTS: [&str; 6] = [
+    "confusion.png",
     "curves.svg",
     "metrics.csv",
     "misclassified.png",
     "model.softreg",
+    "weights.png",
 ];
 
 fn train(sb: &Sandbox, data: &Path, out: &str, extra: &[&str]) -> cli_support::Run {

@@ -13,6 +13,7 @@
 
 pub mod cross_entropy;
 pub mod matmul;
+pub mod naive_softmax;
 pub mod reference;
 pub mod softmax;
 pub mod sum;

@@ -33,6 +33,33 @@ pub fn softmax_rows<const C: usize>(rows: &mut [[f32; C]]) {
     }
 }
 
+/// The chapter's naive softmax of each row: `exp(z) / sum exp(z)`, nothing
+/// subtracted.
+pub fn naive_softmax_rows<const C: usize>(rows: &mut [[f32; C]]) {
+    for row in rows {
+        let mut sum = 0.0;
+        for v in row.iter_mut() {
+            *v = libm::expf(*v);
+            sum += *v;
+        }
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
+}
+
+/// Summed loss `sum_i -log naive_softmax(z_i)[y_i]`; rows become
+/// `naive_softmax(z_i) - onehot(y_i)`.
+pub fn naive_softmax_cross_entropy_grad<const C: usize>(logits: &mut [[f32; C]], y: &[u8]) -> f32 {
+    naive_softmax_rows(logits);
+    let mut loss = 0.0;
+    for (row, &label) in logits.iter_mut().zip(y) {
+        loss -= libm::logf(row[usize::from(label)]);
+        row[usize::from(label)] -= 1.0;
+    }
+    loss
+}
+
 /// `(1/n) sum_i -log y_hat[i][y_i]`.
 pub fn cross_entropy<const C: usize>(y_hat: &[[f32; C]], y: &[u8]) -> f32 {
     let total: f32 = y_hat

@@ -2,18 +2,29 @@
 //! and confusion matrix on the validation set, all from one evaluation.
 
 use crate::args::EvaluateArgs;
+use crate::confusion;
 use crate::saved_model::SavedModel;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use softreg::fashion_mnist::{
     Examples, InputMap, Native, Resized, CLASSES, CLASS_NAMES, PIXELS, RESIZED_PIXELS,
 };
 use softreg::pixel_model::PixelModel;
 use softreg::{Evaluation, Isa};
+use softreg_cli::atomic_file::write_atomically;
 use softreg_cli::dataset::{Source, Split, SplitFiles};
 use std::io::Write;
 
 /// Runs `softreg evaluate`.
 pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
+    // Before any work: the picture must not replace a file already there.
+    if let Some(path) = &args.confusion {
+        if path.symlink_metadata().is_ok() {
+            bail!(
+                "--confusion {}: already exists; give a new file name",
+                path.display()
+            );
+        }
+    }
     let model = SavedModel::read(&args.model)?;
     let source = Source::new(
         args.data.data_dir.as_deref(),
@@ -27,7 +38,12 @@ pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     } else {
         evaluate::<PIXELS, Native>(&model, test)?
     };
-    report(&eval)
+    report(&eval)?;
+    if let Some(path) = &args.confusion {
+        write_atomically(path, |out| confusion::confusion_png(out, &eval.confusion))?;
+        println!("wrote the confusion matrix to {}", path.display());
+    }
+    Ok(())
 }
 
 /// The evaluation of `model` on `test`: an `f32` model as training

@@ -1,10 +1,12 @@
 //! `softreg train`: load the data, train with the core's `fit` loop, and
 //! write the run directory.
 
-use crate::args::{Resize, TrainArgs};
+use crate::args::{Resize, SoftmaxKind, TrainArgs};
+use crate::confusion;
 use crate::outputs::{self, EpochMetrics, RunDir, MODEL_FILE};
 use crate::picture::{self, Mistake};
 use crate::plot;
+use crate::templates;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use softreg::fashion_mnist::{InputMap, Native, Resized, PIXELS, RESIZED_PIXELS};
@@ -98,7 +100,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     };
     console.line(&format!(
         "training: {} epochs, batch size {}, lr {}, sigma {}, seed {}, {} shards, \
-         {threads} thread{}{note}, {isa} SIMD",
+         {threads} thread{}{note}, {isa} SIMD{}",
         recipe.epochs,
         recipe.sgd.batch_size,
         recipe.sgd.lr,
@@ -106,6 +108,11 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         recipe.seed,
         execution.shards,
         if threads == 1 { "" } else { "s" },
+        if args.softmax == SoftmaxKind::Naive {
+            ", naive softmax"
+        } else {
+            ""
+        },
     ));
     console.line("epoch  train loss  val loss  val acc  seconds");
 
@@ -115,49 +122,53 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut history = Vec::with_capacity(recipe.epochs as usize);
+    let mut last_validation = softreg::Evaluation::default();
     let start = Instant::now();
     let mut epoch_start = start;
-    let fitted = train::fit::<IN, M>(&recipe, execution, train_set, test_set, |event| {
-        match event {
-            Event::Step { epoch, step } => {
-                if step.batch == 0 {
-                    bar.reset();
-                    bar.set_prefix(epoch.to_string());
+    let softmax = args.softmax.core();
+    let fitted =
+        train::fit_with::<IN, M>(&recipe, softmax, execution, train_set, test_set, |event| {
+            match event {
+                Event::Step { epoch, step } => {
+                    if step.batch == 0 {
+                        bar.reset();
+                        bar.set_prefix(epoch.to_string());
+                    }
+                    bar.inc(1);
                 }
-                bar.inc(1);
+                Event::Epoch(report) => {
+                    let now = Instant::now();
+                    let metrics = EpochMetrics {
+                        epoch: report.epoch,
+                        train_loss: report.train_loss,
+                        val_loss: report.validation.mean_loss(),
+                        val_acc: report.validation.accuracy(),
+                        seconds: (now - epoch_start).as_secs_f64(),
+                    };
+                    epoch_start = now;
+                    last_validation = report.validation;
+                    bar.suspend(|| {
+                        console.line(&format!(
+                            "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
+                            metrics.epoch,
+                            metrics.train_loss,
+                            metrics.val_loss,
+                            metrics.val_acc,
+                            metrics.seconds
+                        ))
+                    });
+                    history.push(metrics);
+                }
             }
-            Event::Epoch(report) => {
-                let now = Instant::now();
-                let metrics = EpochMetrics {
-                    epoch: report.epoch,
-                    train_loss: report.train_loss,
-                    val_loss: report.validation.mean_loss(),
-                    val_acc: report.validation.accuracy(),
-                    seconds: (now - epoch_start).as_secs_f64(),
-                };
-                epoch_start = now;
-                bar.suspend(|| {
-                    console.line(&format!(
-                        "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
-                        metrics.epoch,
-                        metrics.train_loss,
-                        metrics.val_loss,
-                        metrics.val_acc,
-                        metrics.seconds
-                    ))
-                });
-                history.push(metrics);
-            }
-        }
-        ControlFlow::Continue(())
-    });
+            ControlFlow::Continue(())
+        });
     let train_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let model = match fitted {
         Ok(fitted) => fitted.model,
         Err(FitError::Stopped { epoch, stop }) => bail!(
-            "training stopped in epoch {epoch}: {stop} (--lr {} is too large for this data)",
-            recipe.sgd.lr
+            "training stopped in epoch {epoch}: {stop} ({})",
+            divergence_hint(args.softmax, recipe.sgd.lr)
         ),
         Err(e) => bail!("{e}"),
     };
@@ -205,10 +216,17 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     run.write("misclassified.png", |out| {
         picture::misclassified_png(out, &mistakes, batch)
     })?;
+    run.write("weights.png", |out| {
+        templates::weights_png(out, &model.weights)
+    })?;
+    run.write("confusion.png", |out| {
+        confusion::confusion_png(out, &last_validation.confusion)
+    })?;
     run.write(MODEL_FILE, |out| outputs::write_model(out, &model, side))?;
     let out_dir = run.keep();
     console.line(&format!(
-        "wrote metrics.csv, curves.svg, misclassified.png and {MODEL_FILE} to {}",
+        "wrote metrics.csv, curves.svg, misclassified.png, weights.png, confusion.png \
+         and {MODEL_FILE} to {}",
         out_dir.display()
     ));
 
@@ -226,6 +244,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
             "shards": execution.shards,
             "threads": threads,
             "isa": isa.name(),
+            "softmax": if args.softmax == SoftmaxKind::Naive { "naive" } else { "stable" },
             "train_loss": last.map(|m| m.train_loss),
             "val_loss": last.map(|m| m.val_loss),
             "val_acc": last.map(|m| m.val_acc),
@@ -236,4 +255,16 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         println!("{json}");
     }
     Ok(())
+}
+
+/// Why a run's loss may have become NaN or infinite, for its error line.
+fn divergence_hint(softmax: SoftmaxKind, lr: f32) -> String {
+    let lr = crate::args::lr_text(lr);
+    match softmax {
+        SoftmaxKind::Naive => format!(
+            "--softmax naive: exp overflows for logits above 88 and underflows \
+             below -104, which --softmax stable avoids; else --lr {lr} is too large"
+        ),
+        SoftmaxKind::Stable => format!("--lr {lr} is too large for this data"),
+    }
 }
