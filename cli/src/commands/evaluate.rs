@@ -9,8 +9,9 @@ use softreg::fashion_mnist::{
 };
 use softreg::pixel_model::PixelModel;
 use softreg::{Evaluation, Isa};
+use softreg_cli::console;
 use softreg_cli::dataset::{Source, Split, SplitFiles};
-use std::io::Write;
+use std::fmt::Write;
 
 /// Runs `softreg evaluate`.
 pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
@@ -27,6 +28,13 @@ pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     } else {
         evaluate::<PIXELS, Native>(&model, test)?
     };
+    if eval.loss_sum.is_nan() {
+        anyhow::bail!(
+            "{}: the model's weights overflow: its probabilities are not numbers \
+             (the file is intact but its values are too large to use)",
+            args.model.display()
+        );
+    }
     report(&eval)
 }
 
@@ -55,7 +63,9 @@ fn evaluate<const IN: usize, M: InputMap<IN>>(
 }
 
 fn report(eval: &Evaluation) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    // The whole report is built first, then printed through `console`,
+    // which never panics on a closed or full stdout.
+    let mut out = String::new();
     writeln!(out, "validation images: {}", eval.count())?;
     writeln!(out, "loss:     {:.4}", eval.mean_loss())?;
     writeln!(
@@ -89,7 +99,7 @@ fn report(eval: &Evaluation) -> Result<()> {
         }
         writeln!(out)?;
     }
-    Ok(())
+    console::out(out.trim_end_matches('\n'))
 }
 
 /// Column headings of the confusion matrix: five characters at most, so the

@@ -11,6 +11,7 @@ use softreg::fashion_mnist::{InputMap, Native, Resized, PIXELS, RESIZED_PIXELS};
 use softreg::pixel_model::PixelModel;
 use softreg::train::{self, Event, Execution, FitError, Recipe, Sgd};
 use softreg::Isa;
+use softreg_cli::console;
 use softreg_cli::dataset::{Source, Split, SplitFiles};
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -26,12 +27,14 @@ pub struct Console {
 }
 
 impl Console {
-    /// Prints one line of the report.
-    pub fn line(&self, text: &str) {
+    /// Prints one line of the report; only a full disk behind stdout is an
+    /// error (a closed pipe is not, see [`console`]).
+    pub fn line(&self, text: &str) -> Result<()> {
         if self.to_stderr {
-            eprintln!("{text}");
+            console::err(text);
+            Ok(())
         } else {
-            println!("{text}");
+            console::out(text)
         }
     }
 }
@@ -64,13 +67,13 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     let train_set = train_files.examples()?;
     let test_set = test_files.examples()?;
     let side = M::IMAGE_SIDE as u32;
-    eprintln!(
+    console::err(&format!(
         "data: {} training and {} validation images from {}, as {side}x{side} inputs, in {:.2} s",
         train_set.images.len(),
         test_set.images.len(),
         source.dir.display(),
         load_start.elapsed().as_secs_f64()
-    );
+    ));
 
     let recipe = Recipe {
         epochs: args.epochs,
@@ -106,8 +109,8 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         recipe.seed,
         execution.shards,
         if threads == 1 { "" } else { "s" },
-    ));
-    console.line("epoch  train loss  val loss  val acc  seconds");
+    ))?;
+    console.line("epoch  train loss  val loss  val acc  seconds")?;
 
     let batches = train_set.len().div_ceil(recipe.sgd.batch_size) as u64;
     let bar = ProgressBar::new(batches).with_style(
@@ -117,6 +120,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     let mut history = Vec::with_capacity(recipe.epochs as usize);
     let start = Instant::now();
     let mut epoch_start = start;
+    let mut print_error = None;
     let fitted = train::fit::<IN, M>(&recipe, execution, train_set, test_set, |event| {
         match event {
             Event::Step { epoch, step } => {
@@ -136,7 +140,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
                     seconds: (now - epoch_start).as_secs_f64(),
                 };
                 epoch_start = now;
-                bar.suspend(|| {
+                let printed = bar.suspend(|| {
                     console.line(&format!(
                         "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
                         metrics.epoch,
@@ -147,12 +151,19 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
                     ))
                 });
                 history.push(metrics);
+                if let Err(e) = printed {
+                    print_error = Some(e);
+                    return ControlFlow::Break(());
+                }
             }
         }
         ControlFlow::Continue(())
     });
     let train_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    if let Some(e) = print_error {
+        return Err(e);
+    }
     let model = match fitted {
         Ok(fitted) => fitted.model,
         Err(FitError::Stopped { epoch, stop }) => bail!(
@@ -197,7 +208,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         "predictions: shape ({},), {} wrong",
         predicted.len(),
         mistakes.len()
-    ));
+    ))?;
 
     run.write("metrics.csv", |out| outputs::write_metrics(out, &history))?;
     let svg = plot::curves_svg(&history)?;
@@ -210,7 +221,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     console.line(&format!(
         "wrote metrics.csv, curves.svg, misclassified.png and {MODEL_FILE} to {}",
         out_dir.display()
-    ));
+    ))?;
 
     if args.json {
         let last = history.last().copied();
@@ -233,7 +244,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
             "images_per_second": images / train_seconds,
             "out_dir": out_dir.display().to_string(),
         });
-        println!("{json}");
+        console::out(&json.to_string())?;
     }
     Ok(())
 }
