@@ -89,7 +89,9 @@ pub fn remove_stale_temporaries(path: &Path) {
 
 /// Removes the temporary file `temp` if no process holds its lock.
 pub fn remove_if_stale(temp: &Path) {
-    let Ok(file) = File::open(temp) else { return };
+    let Ok(file) = crate::regular_file::open(temp) else {
+        return;
+    };
     if file.try_lock().is_ok() {
         let _ = fs::remove_file(temp);
     }

@@ -22,6 +22,7 @@
 
 use crate::atomic_file::{is_temporary_name, remove_if_stale, write_atomically};
 use crate::cleanup::{self, create_parents, remove_empty, Created, Registration};
+use crate::regular_file::describe;
 use anyhow::{bail, Context, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -80,13 +81,16 @@ impl RunDir {
                 match fs::metadata(path) {
                     Ok(meta) if meta.is_dir() => false,
                     Ok(_) => bail!("--out {shown}: exists and is not a directory"),
-                    Err(e) => bail!("--out {shown}: cannot use it: {e}"),
+                    Err(e) => bail!("--out {shown}: cannot use it: {}", describe(&e)),
                 }
             }
             Err(e) => {
                 drop(registration);
                 remove_empty(&parents);
-                bail!("--out {shown}: cannot create the directory: {e}")
+                bail!(
+                    "--out {shown}: cannot create the directory: {}",
+                    describe(&e)
+                )
             }
         };
         match Self::lock(path, created, parents.clone(), registrations) {

@@ -99,11 +99,20 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         ),
         _ => String::new(),
     };
+    // The core caps a batch at the training set: say what is used.
+    let batch = if recipe.sgd.batch_size > train_set.len() {
+        format!(
+            "{} (--batch-size {}: all the training images)",
+            train_set.len(),
+            recipe.sgd.batch_size
+        )
+    } else {
+        recipe.sgd.batch_size.to_string()
+    };
     console.line(&format!(
-        "training: {} epochs, batch size {}, lr {}, sigma {}, seed {}, {} shards, \
+        "training: {} epochs, batch size {batch}, lr {}, sigma {}, seed {}, {} shards, \
          {threads} thread{}{note}, {isa} SIMD",
         recipe.epochs,
-        recipe.sgd.batch_size,
         recipe.sgd.lr,
         recipe.sigma,
         recipe.seed,
