@@ -12,6 +12,17 @@ use std::path::PathBuf;
 /// # Errors
 /// If the signal handlers cannot be installed.
 pub fn install() -> std::io::Result<()> {
+    #[cfg(unix)]
+    install_signal_handlers()?;
+    install_panic_hook();
+    Ok(())
+}
+
+/// A thread that waits for SIGINT or SIGTERM (signal-hook turns the
+/// signal into a message, so the clean-up runs in ordinary code, not in a
+/// signal handler).
+#[cfg(unix)]
+fn install_signal_handlers() -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
@@ -28,7 +39,11 @@ pub fn install() -> std::io::Result<()> {
                 std::process::exit(128 + signal);
             }
         })?;
+    Ok(())
+}
 
+/// After the usual panic message, remove what the run had not finished.
+fn install_panic_hook() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
@@ -37,7 +52,6 @@ pub fn install() -> std::io::Result<()> {
             console::err(&format!("softreg: removed {}", list(&removed)));
         }
     }));
-    Ok(())
 }
 
 /// "softreg: interrupted by SIGINT; removed run, data/.x.tmp-1".

@@ -5,6 +5,8 @@
 //! and the test fails), and none measures time. `docs/reliability.md` lists
 //! which test shows which case.
 
+#![cfg(unix)]
+
 mod cli_support;
 
 use cli_support::{entries, Run, Sandbox};
