@@ -70,9 +70,9 @@ pub struct DataArgs {
     #[arg(long)]
     pub offline: bool,
 
-    /// Base URL to download from instead of the dataset's own mirror (tests
-    /// point this at a server on 127.0.0.1). Also read from $SOFTREG_MIRROR.
-    #[arg(long, value_name = "URL", hide = true)]
+    /// Base URL to download the four .gz files from instead of the dataset's
+    /// own (an http:// address; also read from $SOFTREG_MIRROR).
+    #[arg(long, value_name = "URL")]
     pub mirror: Option<String>,
 }
 

@@ -2,37 +2,124 @@
 //! writes (downloads, decompressed copies, the run directory's files) goes
 //! through [`write_atomically`].
 
+use crate::cleanup::{self, Created};
 use anyhow::{anyhow, Context, Result};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `path` by writing a temporary file beside it and renaming it into
-/// place, so that nobody ever sees a half-written `path`; on failure the
-/// temporary file is removed.
+/// place, so that nobody ever sees a half-written `path`; on failure, and on
+/// an interrupt ([`crate::signals`]), the temporary file is removed.
+///
+/// The temporary file, `.NAME.tmp-PID`, is locked while it is written, so
+/// that one left by a killed run (SIGKILL, a power cut) is told from one
+/// being written by a live run: those left behind are removed here. A write
+/// error names the file (a full disk says which file it could not write).
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    remove_stale_temporaries(path);
+    let temp = temporary_name(path);
+    let registration = cleanup::register(Created::File(temp.clone()));
     let result = (|| {
         let file =
             File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
-        let mut out = io::BufWriter::new(file);
+        // Released when the file is closed, by the process's end at the latest.
+        file.lock()
+            .with_context(|| format!("cannot lock {}", temp.display()))?;
+        let mut out = io::BufWriter::new(NamedWriter {
+            inner: file,
+            path: path.to_path_buf(),
+        });
         write(&mut out)?;
         let file = out
             .into_inner()
-            .map_err(|e| anyhow!("cannot write {}: {}", temp.display(), e.error()))?;
+            .map_err(|e| anyhow!("{}", e.error()))?
+            .inner;
         file.sync_all()
-            .with_context(|| format!("cannot write {}", temp.display()))?;
-        fs::rename(&temp, path)
-            .with_context(|| format!("cannot rename {} to {}", temp.display(), path.display()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        registration.complete(|| {
+            fs::rename(&temp, path)
+                .with_context(|| format!("cannot rename {} to {}", temp.display(), path.display()))
+        })
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// `.NAME.tmp-PID` beside `path`.
+fn temporary_name(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Whether `name` is a temporary file of [`write_atomically`] (for any
+/// target name).
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the temporary files of `path` that no live process holds: those
+/// of runs that were killed before they could clean up. Best effort.
+pub fn remove_stale_temporaries(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        if file_name.starts_with(&prefix) && is_temporary_name(&file_name) {
+            remove_if_stale(&entry.path());
+        }
+    }
+}
+
+/// Removes the temporary file `temp` if no process holds its lock.
+pub fn remove_if_stale(temp: &Path) {
+    let Ok(file) = crate::regular_file::open(temp) else {
+        return;
+    };
+    if file.try_lock().is_ok() {
+        let _ = fs::remove_file(temp);
+    }
+}
+
+/// A writer whose errors name the file being written (its final name):
+/// "cannot write run/model.softreg: No space left on device".
+struct NamedWriter {
+    inner: File,
+    path: PathBuf,
+}
+
+impl NamedWriter {
+    fn named(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!("cannot write {}: {e}", self.path.display()),
+        )
+    }
+}
+
+impl Write for NamedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.named(e))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|e| self.named(e))
+    }
 }
 
 #[cfg(test)]
@@ -52,5 +139,39 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
         write_atomically(&path, |out| Ok(out.write_all(b"whole")?)).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        // Left by a killed run: nobody holds it.
+        let stale = dir.path().join(".out.tmp-999999");
+        fs::write(&stale, b"half").unwrap();
+        // Being written by a live run: locked.
+        let live = dir.path().join(".out.tmp-999998");
+        let held = File::create(&live).unwrap();
+        held.lock().unwrap();
+        write_atomically(&path, |out| Ok(out.write_all(b"whole")?)).unwrap();
+        assert!(!stale.exists(), "a stale temporary file was kept");
+        assert!(live.exists(), "a live run's temporary file was removed");
+        assert!(is_temporary_name(".out.tmp-12") && !is_temporary_name("out.tmp-12"));
+    }
+
+    #[test]
+    fn write_errors_name_the_file() {
+        let path = Path::new("/dev/full");
+        if !path.exists() {
+            return;
+        }
+        let mut w = NamedWriter {
+            inner: fs::OpenOptions::new().write(true).open(path).unwrap(),
+            path: PathBuf::from("run/model.softreg"),
+        };
+        let e = w.write_all(&[0u8; 1 << 16]).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot write run/model.softreg"),
+            "{e}"
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! corrupt or hostile `.gz` cannot inflate without bound.
 
 use crate::atomic_file::write_atomically;
-use crate::download;
+use crate::{console, download, regular_file};
 use anyhow::{anyhow, bail, Context, Result};
 use flate2::read::GzDecoder;
 use memmap2::{Mmap, MmapOptions};
@@ -185,7 +185,7 @@ impl SplitFiles {
 /// `name.gz` (local, or downloaded unless offline) if needed.
 fn open_idx(source: &Source, name: &str, kind: IdxKind) -> Result<DataFile> {
     let raw = source.dir.join(name);
-    if raw.exists() {
+    if regular_file::probe(&raw)?.is_some() {
         return Ok(DataFile {
             bytes: map(&raw)?,
             path: raw,
@@ -193,14 +193,15 @@ fn open_idx(source: &Source, name: &str, kind: IdxKind) -> Result<DataFile> {
     }
     let gz_name = format!("{name}.gz");
     let mut gz = source.dir.join(&gz_name);
-    if !gz.exists() {
+    if regular_file::probe(&gz)?.is_none() {
         let remote = download::remote_file(&gz_name)
             .ok_or_else(|| anyhow!("{}: no such file", raw.display()))?;
         if source.offline {
             bail!(
-                "{} not found (nor {}), and --offline forbids downloading it",
+                "{} not found (nor {}), and --offline forbids downloading it; {}",
                 raw.display(),
-                gz.display()
+                gz.display(),
+                WHERE_THE_DATA_GOES
             );
         }
         gz = download::fetch(&source.mirror, remote, &source.dir)?;
@@ -209,24 +210,48 @@ fn open_idx(source: &Source, name: &str, kind: IdxKind) -> Result<DataFile> {
     Ok(DataFile { path: gz, bytes })
 }
 
-/// Maps a whole file read-only.
+/// What to do without the data: named in every "data not found" error.
+pub const WHERE_THE_DATA_GOES: &str = "put the four files train-images-idx3-ubyte.gz, \
+     train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz \
+     (or the same without .gz) in one directory and pass it as --data-dir DIR or \
+     SOFTREG_DATA_DIR=DIR";
+
+/// The bytes of a whole raw data file: mapped when the file is read-only,
+/// else read into memory.
+///
+/// A mapped file that another process truncates while we train kills this
+/// process with SIGBUS at the next read of a page that is gone; a private
+/// copy cannot change under us. Read-only files (no write permission for
+/// anyone, like the shared dataset and the copies [`decompress_once`]
+/// makes) are mapped, which costs no copy; a writable file, which anyone
+/// with access may rewrite at any moment, is read once into memory (47 MB
+/// for the training images, about as long as the map's read-ahead).
 fn map(path: &Path) -> Result<Bytes> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file
+    let file = regular_file::open(path)?;
+    let meta = file
         .metadata()
-        .with_context(|| format!("cannot stat {}", path.display()))?
-        .len();
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    let len = meta.len();
     if len == 0 {
         // Mapping zero bytes is an error on some systems; an empty file is
         // simply empty, and the IDX parser explains why that is wrong.
         return Ok(Bytes::Owned(Vec::new()));
     }
+    if !meta.permissions().readonly() {
+        let mut bytes = Vec::with_capacity(len as usize);
+        // Bounded by the length seen now: a file that grows is read as it was.
+        file.take(len)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(Bytes::Owned(bytes));
+    }
     // `populate` faults the whole file in up front (MAP_POPULATE): training
     // reads it in random order, and 13,000 separate page faults in the
     // first epoch cost more than one sequential read-ahead.
-    // SAFETY: the map is read-only and private to this process. Like every
-    // program that maps files, we assume nobody truncates or rewrites a
-    // dataset file while we train on it.
+    // SAFETY: the map is read-only and private to this process, and the file
+    // has no write permission, so only its owner changing that first (or
+    // root) could truncate or rewrite it while we train on it; that is the
+    // one case left in which a map can fail under us (docs/reliability.md).
     let map = unsafe { MmapOptions::new().populate().map(&file) }
         .with_context(|| format!("cannot map {}", path.display()))?;
     Ok(Bytes::Mapped(map))
@@ -239,34 +264,41 @@ fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
     let dir = gz.parent().unwrap_or(Path::new("."));
     if is_writable(dir) {
         let raw = dir.join(name);
-        eprintln!("decompressing {} into {}", gz.display(), raw.display());
+        console::err(&format!(
+            "decompressing {} into {}",
+            gz.display(),
+            raw.display()
+        ));
         write_atomically(&raw, |out| gunzip_bounded(gz, kind, out))?;
+        make_read_only(&raw);
         return map(&raw);
     }
 
-    let compressed = fs::read(gz).with_context(|| format!("cannot read {}", gz.display()))?;
+    let compressed = regular_file::read_at_most(gz, MAX_DECOMPRESSED_LEN, "gzip data file")?;
     let digest = download::sha256_hex(&compressed);
     if let Some(cache) = cache_dir() {
         let raw = cache.join(format!("{name}-{}", &digest[..16]));
         // One line per process, not one per file.
         static SAID: std::sync::Once = std::sync::Once::new();
         SAID.call_once(|| {
-            eprintln!(
+            console::err(&format!(
                 "{} is read-only: using decompressed copies in {}",
                 dir.display(),
                 cache.display()
-            );
+            ));
         });
         if !raw.exists() {
             let made = fs::create_dir_all(&cache)
                 .map_err(anyhow::Error::from)
                 .and_then(|()| write_atomically(&raw, |out| gunzip_bounded(gz, kind, out)));
             match made {
-                Ok(()) => {}
+                Ok(()) => make_read_only(&raw),
                 // A bad `.gz` is the user's problem, whatever the cache does.
                 Err(e) if e.downcast_ref::<DataError>().is_some() => return Err(e),
                 Err(e) => {
-                    eprintln!("cannot use the cache ({e:#}); decompressing in memory");
+                    console::err(&format!(
+                        "cannot use the cache ({e:#}); decompressing in memory"
+                    ));
                     return gunzip_to_vec(gz, kind);
                 }
             }
@@ -299,7 +331,7 @@ fn gunzip_to_vec(gz: &Path, kind: IdxKind) -> Result<Bytes> {
 /// (which also makes the decoder verify the gzip CRC).
 fn gunzip_bounded(gz: &Path, kind: IdxKind, out: &mut dyn Write) -> Result<()> {
     let shown = gz.display();
-    let file = File::open(gz).with_context(|| format!("cannot open {shown}"))?;
+    let file = regular_file::open(gz)?;
     let mut decoder = GzDecoder::new(BufReader::new(file));
     let corrupt = |e: io::Error| DataError(format!("{shown}: not a valid gzip file: {e}"));
 
@@ -350,8 +382,19 @@ fn gunzip_bounded(gz: &Path, kind: IdxKind, out: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// The writer's errors name the file already ([`write_atomically`]).
 fn write_error(e: io::Error) -> anyhow::Error {
-    anyhow!("cannot write the decompressed file: {e}")
+    anyhow!("{e}")
+}
+
+/// Takes the write permission away from a decompressed copy we made, so
+/// that it is mapped rather than copied ([`map`]). Best effort.
+fn make_read_only(path: &Path) {
+    if let Ok(meta) = fs::metadata(path) {
+        let mut permissions = meta.permissions();
+        permissions.set_readonly(true);
+        let _ = fs::set_permissions(path, permissions);
+    }
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.

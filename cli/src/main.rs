@@ -13,8 +13,11 @@
 //!
 //! Exit codes: 0 on success, 2 when the command line is wrong (clap's
 //! convention), 1 for everything found while running (a missing or damaged
-//! data file, an unwritable output directory, a failed download). Errors are
-//! one line on stderr, naming the file or flag at fault.
+//! data file, an unwritable output directory, a failed download, a full
+//! disk behind standard output), 130 and 143 after SIGINT and SIGTERM
+//! (having removed what the run had not finished). Errors are one line on
+//! stderr, naming the file or flag at fault. A closed standard output (`|
+//! head`) is not an error: the run goes on, quietly.
 //!
 //! The binary is the command line and the commands; what reads and writes
 //! files and fetches the data is the package's library, [`softreg_cli`],
@@ -33,9 +36,17 @@ mod templates;
 use args::{Cli, Command};
 use clap::{CommandFactory, FromArgMatches};
 use softreg::Isa;
+use softreg_cli::console;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First: an interrupt from here on removes what the run has created.
+    if let Err(e) = softreg_cli::signals::install() {
+        console::err(&format!(
+            "softreg: error: cannot install signal handlers: {e}"
+        ));
+        return ExitCode::FAILURE;
+    }
     // Exits with code 2 (or 0 for --help and --version) on a bad command
     // line, a level this CPU cannot run included.
     let matches = Cli::command().version(version()).get_matches();
@@ -58,7 +69,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` joins the error and its causes on one line.
-            eprintln!("softreg: error: {e:#}");
+            console::err(&format!("softreg: error: {e:#}"));
             ExitCode::FAILURE
         }
     }

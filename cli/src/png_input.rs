@@ -4,7 +4,7 @@
 //! too) is turned into what the dataset looks like: 28x28 grayscale, the
 //! garment light on a dark background, centred in a square.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use softreg::fashion_mnist::{PIXELS, SIDE};
 use std::io::BufReader;
 use std::path::Path;
@@ -28,7 +28,7 @@ const MAX_SIDE: u32 = 4096;
 
 fn read_gray(path: &Path) -> Result<Gray> {
     let shown = path.display();
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    let file = crate::regular_file::open(path)?;
     let mut decoder = png::Decoder::new(BufReader::new(file));
     // Palettes become RGB, 1/2/4-bit gray becomes 8-bit, 16-bit is cut to 8.
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);

@@ -6,6 +6,8 @@ use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
 use softreg::inference::Classifier;
 use softreg::model_file::{self, AlignedBytes, Header, DTYPE_I8};
 use softreg::SoftmaxRegression;
+use softreg_cli::regular_file;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A checked model file, its bytes on a 4-byte boundary.
@@ -21,7 +23,7 @@ impl SavedModel {
     /// (finite, of the right length; int8 weights in range).
     pub fn read(path: &Path) -> Result<Self> {
         let shown = path.display();
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read model {shown}"))?;
+        let bytes = read_bounded(path)?;
         let header = model_file::read_header(&bytes).map_err(|e| anyhow!("{shown}: {e}"))?;
         if header.outputs as usize != CLASSES {
             bail!(
@@ -81,4 +83,50 @@ impl SavedModel {
             .map_err(|e| anyhow!("{}: {e}", self.path.display()))?;
         Ok(Some(model))
     }
+}
+
+/// The bytes of the model file `path`, read no further than its header
+/// allows: the header (32 bytes) says how many parameter bytes follow, so
+/// neither a huge file nor a device (`/dev/zero`, refused as not a regular
+/// file anyway) can make this read more.
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let shown = path.display();
+    let file = regular_file::open(path)?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot read model {shown}"))?
+        .len();
+    let mut head = Vec::with_capacity(model_file::HEADER_LEN);
+    let mut reader = file;
+    (&mut reader)
+        .take(model_file::HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read model {shown}"))?;
+    // The core checks a header against the bytes after it; given the header
+    // alone, a good one fails only on the length, and says what it should be.
+    let params = match model_file::read_header(&head) {
+        Ok(_) => 0,
+        Err(model_file::ModelFileError::LengthMismatch { expected, found: 0 }) => expected,
+        Err(e) => bail!("{shown}: {e}"),
+    };
+    let expected = params
+        .checked_add(model_file::HEADER_LEN)
+        .ok_or_else(|| anyhow!("{shown}: its header describes a model too large to hold"))?;
+    if len != expected as u64 {
+        bail!(
+            "{shown}: parameters are {} bytes, the header promises {}",
+            len.saturating_sub(model_file::HEADER_LEN as u64),
+            expected - model_file::HEADER_LEN
+        );
+    }
+    let mut bytes = head;
+    bytes.reserve_exact(expected - bytes.len());
+    reader
+        .take((expected - bytes.len()) as u64)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read model {shown}"))?;
+    if bytes.len() != expected {
+        bail!("{shown}: changed while it was read");
+    }
+    Ok(bytes)
 }

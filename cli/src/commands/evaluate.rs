@@ -11,8 +11,9 @@ use softreg::fashion_mnist::{
 use softreg::pixel_model::PixelModel;
 use softreg::{Evaluation, Isa};
 use softreg_cli::atomic_file::write_atomically;
+use softreg_cli::console;
 use softreg_cli::dataset::{Source, Split, SplitFiles};
-use std::io::Write;
+use std::fmt::Write;
 
 /// Runs `softreg evaluate`.
 pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
@@ -38,10 +39,17 @@ pub fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     } else {
         evaluate::<PIXELS, Native>(&model, test)?
     };
+    if eval.loss_sum.is_nan() {
+        anyhow::bail!(
+            "{}: the model's weights overflow: its probabilities are not numbers \
+             (the file is intact but its values are too large to use)",
+            args.model.display()
+        );
+    }
     report(&eval)?;
     if let Some(path) = &args.confusion {
         write_atomically(path, |out| confusion::confusion_png(out, &eval.confusion))?;
-        println!("wrote the confusion matrix to {}", path.display());
+        console::out(&format!("wrote the confusion matrix to {}", path.display()))?;
     }
     Ok(())
 }
@@ -71,7 +79,9 @@ fn evaluate<const IN: usize, M: InputMap<IN>>(
 }
 
 fn report(eval: &Evaluation) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    // The whole report is built first, then printed through `console`,
+    // which never panics on a closed or full stdout.
+    let mut out = String::new();
     writeln!(out, "validation images: {}", eval.count())?;
     writeln!(out, "loss:     {:.4}", eval.mean_loss())?;
     writeln!(
@@ -105,7 +115,7 @@ fn report(eval: &Evaluation) -> Result<()> {
         }
         writeln!(out)?;
     }
-    Ok(())
+    console::out(out.trim_end_matches('\n'))
 }
 
 /// Column headings of the confusion matrix: five characters at most, so the

@@ -7,15 +7,14 @@
 
 use crate::args::PredictArgs;
 use crate::saved_model::SavedModel;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use softreg::fashion_mnist::{CLASSES, CLASS_NAMES, PIXELS, RESIZED_PIXELS};
+use softreg_cli::console;
 use softreg_cli::png_input::read_as_fashion_mnist;
-use std::io::Write;
 
 /// Runs `softreg predict`.
 pub fn predict_command(args: &PredictArgs) -> Result<()> {
     let model = SavedModel::read(&args.model)?;
-    let mut out = std::io::stdout().lock();
     for path in &args.images {
         let image = read_as_fashion_mnist(path)?;
         let probs = if model.resizes() {
@@ -23,13 +22,21 @@ pub fn predict_command(args: &PredictArgs) -> Result<()> {
         } else {
             model.classifier::<PIXELS>()?.probabilities(&image)
         };
+        if !probs.iter().all(|p| p.is_finite()) {
+            bail!(
+                "{}: the model's weights overflow on {}: its probabilities are not numbers \
+                 (the file is intact but its values are too large to use)",
+                args.model.display(),
+                path.display()
+            );
+        }
         let mut ranked: Vec<usize> = (0..CLASSES).collect();
         ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         let top: Vec<String> = ranked[..3]
             .iter()
             .map(|&c| format!("{} {:.3}", CLASS_NAMES[c], probs[c]))
             .collect();
-        writeln!(out, "{}: {}", path.display(), top.join(", "))?;
+        console::out(&format!("{}: {}", path.display(), top.join(", ")))?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use softreg::fashion_mnist::{InputMap, Native, Resized, PIXELS, RESIZED_PIXELS};
 use softreg::pixel_model::PixelModel;
 use softreg::train::{self, Event, Execution, FitError, Recipe, Sgd};
 use softreg::Isa;
+use softreg_cli::console;
 use softreg_cli::dataset::{Source, Split, SplitFiles};
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -28,12 +29,14 @@ pub struct Console {
 }
 
 impl Console {
-    /// Prints one line of the report.
-    pub fn line(&self, text: &str) {
+    /// Prints one line of the report; only a full disk behind stdout is an
+    /// error (a closed pipe is not, see [`console`]).
+    pub fn line(&self, text: &str) -> Result<()> {
         if self.to_stderr {
-            eprintln!("{text}");
+            console::err(text);
+            Ok(())
         } else {
-            println!("{text}");
+            console::out(text)
         }
     }
 }
@@ -66,13 +69,13 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     let train_set = train_files.examples()?;
     let test_set = test_files.examples()?;
     let side = M::IMAGE_SIDE as u32;
-    eprintln!(
+    console::err(&format!(
         "data: {} training and {} validation images from {}, as {side}x{side} inputs, in {:.2} s",
         train_set.images.len(),
         test_set.images.len(),
         source.dir.display(),
         load_start.elapsed().as_secs_f64()
-    );
+    ));
 
     let recipe = Recipe {
         epochs: args.epochs,
@@ -98,11 +101,20 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         ),
         _ => String::new(),
     };
+    // The core caps a batch at the training set: say what is used.
+    let batch = if recipe.sgd.batch_size > train_set.len() {
+        format!(
+            "{} (--batch-size {}: all the training images)",
+            train_set.len(),
+            recipe.sgd.batch_size
+        )
+    } else {
+        recipe.sgd.batch_size.to_string()
+    };
     console.line(&format!(
-        "training: {} epochs, batch size {}, lr {}, sigma {}, seed {}, {} shards, \
+        "training: {} epochs, batch size {batch}, lr {}, sigma {}, seed {}, {} shards, \
          {threads} thread{}{note}, {isa} SIMD{}",
         recipe.epochs,
-        recipe.sgd.batch_size,
         recipe.sgd.lr,
         recipe.sigma,
         recipe.seed,
@@ -113,8 +125,8 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         } else {
             ""
         },
-    ));
-    console.line("epoch  train loss  val loss  val acc  seconds");
+    ))?;
+    console.line("epoch  train loss  val loss  val acc  seconds")?;
 
     let batches = train_set.len().div_ceil(recipe.sgd.batch_size) as u64;
     let bar = ProgressBar::new(batches).with_style(
@@ -125,6 +137,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     let mut last_validation = softreg::Evaluation::default();
     let start = Instant::now();
     let mut epoch_start = start;
+    let mut print_error = None;
     let softmax = args.softmax.core();
     let fitted =
         train::fit_with::<IN, M>(&recipe, softmax, execution, train_set, test_set, |event| {
@@ -147,7 +160,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
                     };
                     epoch_start = now;
                     last_validation = report.validation;
-                    bar.suspend(|| {
+                    let printed = bar.suspend(|| {
                         console.line(&format!(
                             "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:>7.2}",
                             metrics.epoch,
@@ -158,12 +171,19 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
                         ))
                     });
                     history.push(metrics);
+                    if let Err(e) = printed {
+                        print_error = Some(e);
+                        return ControlFlow::Break(());
+                    }
                 }
             }
             ControlFlow::Continue(())
         });
     let train_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    if let Some(e) = print_error {
+        return Err(e);
+    }
     let model = match fitted {
         Ok(fitted) => fitted.model,
         Err(FitError::Stopped { epoch, stop }) => bail!(
@@ -208,7 +228,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         "predictions: shape ({},), {} wrong",
         predicted.len(),
         mistakes.len()
-    ));
+    ))?;
 
     run.write("metrics.csv", |out| outputs::write_metrics(out, &history))?;
     let svg = plot::curves_svg(&history)?;
@@ -228,7 +248,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
         "wrote metrics.csv, curves.svg, misclassified.png, weights.png, confusion.png \
          and {MODEL_FILE} to {}",
         out_dir.display()
-    ));
+    ))?;
 
     if args.json {
         let last = history.last().copied();
@@ -252,7 +272,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
             "images_per_second": images / train_seconds,
             "out_dir": out_dir.display().to_string(),
         });
-        println!("{json}");
+        console::out(&json.to_string())?;
     }
     Ok(())
 }

@@ -71,7 +71,11 @@ impl Sandbox {
     }
 
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_softreg"));
+        // $SOFTREG_TEST_BIN runs the tests against another build, e.g. one
+        // without a fix, to check that its test fails there.
+        let bin = std::env::var_os("SOFTREG_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_softreg").into());
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .current_dir(self.root.path())
             .env_remove("SOFTREG_DATA_DIR")
