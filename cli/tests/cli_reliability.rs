@@ -326,10 +326,12 @@ fn of_two_runs_started_together_exactly_one_gets_the_directory() {
         assert_eq!(
             files,
             [
+                "confusion.png",
                 "curves.svg",
                 "metrics.csv",
                 "misclassified.png",
-                "model.softreg"
+                "model.softreg",
+                "weights.png"
             ]
         );
     }
@@ -397,10 +399,12 @@ fn a_run_killed_outright_does_not_block_the_next() {
     assert_eq!(
         entries(&sb.path("run")),
         [
+            "confusion.png",
             "curves.svg",
             "metrics.csv",
             "misclassified.png",
-            "model.softreg"
+            "model.softreg",
+            "weights.png"
         ]
     );
 }
