@@ -22,9 +22,8 @@ case $target in
 esac
 [ -d "fuzz/corpus/$target" ] || python3 fuzz/make_seeds.py
 mkdir -p fuzz/logs
-# The fuzz build sets RUSTFLAGS itself, which hides .cargo/config.toml's:
-# pass the same CPU level so the SIMD code under test is the shipped one.
-RUSTFLAGS="${RUSTFLAGS:--C target-cpu=x86-64-v4}" \
+# No target-cpu: the kernels pick their SIMD level at run time, as in the
+# shipped binary (SOFTREG_ISA=avx2|baseline fuzzes another level).
 exec nice -n 19 cargo +nightly fuzz run "$target" -- \
     -max_total_time="$seconds" -max_len="$max_len" \
     -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 $quiet "$@" \
