@@ -26,7 +26,9 @@ function setStatus(text, isError = false) {
 
 function settings() {
   const number = (id) => Number($(id).value);
-  return { lr: number("lr"), batchSize: number("batch-size"), epochs: number("epochs"), seed: number("seed") };
+  // softmax: 0 stable, 1 naive (the module's numbering).
+  return { lr: number("lr"), batchSize: number("batch-size"), epochs: number("epochs"), seed: number("seed"),
+    softmax: number("softmax") };
 }
 
 function updateControls() {
@@ -37,7 +39,7 @@ function updateControls() {
   $("save").disabled = !run.started || run.running;
   $("load").disabled = run.running || !run.firstBatch;
   // A run's recipe is fixed; more epochs can be asked for.
-  for (const id of ["lr", "batch-size", "seed"]) $(id).disabled = run.started;
+  for (const id of ["lr", "batch-size", "seed", "softmax"]) $(id).disabled = run.started;
 }
 
 // --- drawing -------------------------------------------------------------
@@ -256,6 +258,7 @@ function showEpoch(r) {
 
 function reset() {
   Object.assign(run, { started: false, running: false, batchLosses: [], epochs: [], stepsTaken: 0 });
+  delete document.body.dataset.stopped;
   $("epoch").textContent = "epoch -";
   $("accuracy").textContent = "validation accuracy -";
   delete $("accuracy").dataset.value;
@@ -319,9 +322,11 @@ const reports = {
     setStatus(`paused after ${run.stepsTaken} steps`);
     updateControls();
   },
+  // The module's message names the batch, the epoch and what to change.
   diverged({ message, templates }) {
     run.running = false;
-    setStatus(`${message} (try a smaller learning rate; Reset to start again)`, true);
+    setStatus(`${message}; Reset to start again`, true);
+    document.body.dataset.stopped = "true";
     drawTemplates(templates);
     updateControls();
   },

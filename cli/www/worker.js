@@ -145,8 +145,8 @@ const handlers = {
     lab = instance.exports;
     await loadData();
   },
-  start({ lr, batchSize, seed, epochs, fresh }) {
-    if (fresh && lab.lab_start(lr, batchSize, seed) < 0) throw new Error(lastError());
+  start({ lr, batchSize, seed, softmax, epochs, fresh }) {
+    if (fresh && lab.lab_start(lr, batchSize, seed, softmax) < 0) throw new Error(lastError());
     if (fresh) postMessage({ type: "started", templates: templates() });
     epochsWanted = epochs;
     if (!running) {
@@ -175,10 +175,10 @@ const handlers = {
     if (len < 0) throw new Error(lastError());
     postMessage({ type: "model", bytes: memory(Uint8Array, lab.lab_model_file(), len).slice() });
   },
-  loadModel({ bytes, name, lr, batchSize, seed }) {
+  loadModel({ bytes, name, lr, batchSize, seed, softmax }) {
     running = false;
     try {
-      hand(bytes, () => lab.lab_load_model(lr, batchSize, seed));
+      hand(bytes, () => lab.lab_load_model(lr, batchSize, seed, softmax));
     } catch (e) {
       throw new Error(`${name}: ${e.message}`);
     }

@@ -21,7 +21,7 @@ pub mod session;
 
 use session::{Dataset, EpochSummary, Model, Progress, Session, PREDICTION_BATCH};
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS, RESIZED_SIDE};
-use softreg::train::Sgd;
+use softreg::train::{Sgd, Softmax, Stop};
 use std::sync::{Mutex, MutexGuard};
 
 /// Everything the exports share.
@@ -107,6 +107,25 @@ impl Lab {
         self.copy_templates();
     }
 
+    /// The one line the page shows when training stopped on a loss that is
+    /// not finite, with what to change.
+    fn stopped(&mut self, stop: Stop, epoch: u32, softmax: Softmax) -> i32 {
+        let message = match stop {
+            Stop::Diverged { batch, loss } => {
+                let hint = match softmax {
+                    Softmax::Naive => "naive softmax: exp overflows or underflows; choose stable",
+                    Softmax::Stable => "the learning rate is too large; choose a smaller one",
+                };
+                format!(
+                    "stopped: the loss of batch {} in epoch {epoch} is {loss} ({hint})",
+                    batch + 1
+                )
+            }
+            other => format!("stopped in epoch {epoch}: {other}"),
+        };
+        self.fail(message)
+    }
+
     fn copy_templates(&mut self) {
         if let Some(session) = &self.session {
             self.templates.clear();
@@ -163,11 +182,26 @@ pub extern "C" fn lab_load(file: u32) -> i32 {
     }
 }
 
+/// The softmax numbered `softmax` by the page: 0 the stable one, 1 the
+/// chapter's naive one (its first exercise).
+fn softmax_numbered(softmax: u32) -> Result<Softmax, String> {
+    match softmax {
+        0 => Ok(Softmax::Stable),
+        1 => Ok(Softmax::Naive),
+        _ => Err(format!("no softmax number {softmax} (0 stable, 1 naive)")),
+    }
+}
+
 /// Starts a run with the chapter's recipe at learning rate `lr`, batch size
-/// `batch_size` and seed `seed`. Returns 0, or -1 (see [`lab_error`]).
+/// `batch_size` and seed `seed`, its loss computed with softmax `softmax`
+/// (0 stable, 1 naive). Returns 0, or -1 (see [`lab_error`]).
 #[no_mangle]
-pub extern "C" fn lab_start(lr: f32, batch_size: u32, seed: u32) -> i32 {
+pub extern "C" fn lab_start(lr: f32, batch_size: u32, seed: u32, softmax: u32) -> i32 {
     let mut lab = lab();
+    let softmax = match softmax_numbered(softmax) {
+        Ok(softmax) => softmax,
+        Err(e) => return lab.fail(e),
+    };
     let train_len = match lab.train.examples("training") {
         Ok(train) => train.len(),
         Err(e) => return lab.fail(e),
@@ -179,7 +213,7 @@ pub extern "C" fn lab_start(lr: f32, batch_size: u32, seed: u32) -> i32 {
         batch_size: batch_size as usize,
         lr,
     };
-    match Session::new(sgd, u64::from(seed), train_len) {
+    match Session::new(sgd, softmax, u64::from(seed), train_len) {
         Ok(session) => {
             lab.session = Some(session);
             lab.copy_templates();
@@ -191,7 +225,8 @@ pub extern "C" fn lab_start(lr: f32, batch_size: u32, seed: u32) -> i32 {
 
 /// Takes up to `max_steps` steps of the run. Returns 0 when the epoch goes
 /// on, 1 when it ended (its figures are in [`lab_report`]), or -1 when
-/// training diverged or there is no run (see [`lab_error`]). The steps'
+/// training stopped on a loss that is not finite (the message names the
+/// batch and the epoch) or there is no run (see [`lab_error`]). The steps'
 /// losses are in [`lab_losses`], the position in [`lab_position`].
 #[no_mangle]
 pub extern "C" fn lab_steps(max_steps: u32) -> i32 {
@@ -222,9 +257,9 @@ pub extern "C" fn lab_steps(max_steps: u32) -> i32 {
             1
         }
         Err(stop) => {
-            let epoch = session.epochs_done() + 1;
+            let (epoch, softmax) = (session.epochs_done() + 1, session.softmax());
             lab.copy_templates();
-            lab.fail(format!("epoch {epoch}: {stop}"))
+            lab.stopped(stop, epoch, softmax)
         }
     }
 }
@@ -268,12 +303,17 @@ pub extern "C" fn lab_model_file() -> *const u8 {
 
 /// Reads the inbox as a model file of a 32x32 model (what `softreg train`
 /// writes by default) and makes it the run's model, to be evaluated or
-/// trained further with `lr`, `batch_size` and `seed`. Returns 0 with its
-/// validation figures in [`lab_report`], or -1 (see [`lab_error`]).
+/// trained further with `lr`, `batch_size`, `seed` and softmax `softmax`
+/// (as for [`lab_start`]). Returns 0 with its validation figures in
+/// [`lab_report`], or -1 (see [`lab_error`]).
 #[no_mangle]
-pub extern "C" fn lab_load_model(lr: f32, batch_size: u32, seed: u32) -> i32 {
+pub extern "C" fn lab_load_model(lr: f32, batch_size: u32, seed: u32, softmax: u32) -> i32 {
     let mut guard = lab();
     let lab = &mut *guard;
+    let softmax = match softmax_numbered(softmax) {
+        Ok(softmax) => softmax,
+        Err(e) => return lab.fail(e),
+    };
     let bytes = std::mem::take(&mut lab.inbox);
     let mut model = Box::new(Model::zeroed());
     if let Err(e) = model.load_file_bytes(&bytes) {
@@ -295,7 +335,7 @@ pub extern "C" fn lab_load_model(lr: f32, batch_size: u32, seed: u32) -> i32 {
         batch_size: batch_size as usize,
         lr,
     };
-    let mut session = match Session::from_model(model, sgd, u64::from(seed), train.len()) {
+    let mut session = match Session::from_model(model, sgd, softmax, u64::from(seed), train.len()) {
         Ok(session) => session,
         Err(e) => return lab.fail(e.to_string()),
     };

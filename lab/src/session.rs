@@ -13,7 +13,9 @@
 use softreg::fashion_mnist::{Examples, Resized, CLASSES, PIXELS, RESIZED_PIXELS};
 use softreg::idx::{self, IdxError};
 use softreg::pixel_model::PixelModel;
-use softreg::train::{EpochProgress, Execution, SettingsError, Sgd, StepReport, Stop, Trainer};
+use softreg::train::{
+    EpochProgress, Execution, SettingsError, Sgd, Softmax, StepReport, Stop, Trainer,
+};
 use softreg::{Evaluation, Isa, Rng, SoftmaxRegression};
 
 /// The model the lab trains: the chapter's, on images resized to 32x32.
@@ -130,15 +132,20 @@ pub struct Session {
 
 impl Session {
     /// A fresh run, as `fit` starts one: `W ~ N(0, sigma^2)` from `seed`,
-    /// `b = 0`.
+    /// `b = 0`, its loss computed with `softmax`.
     ///
     /// # Errors
     /// If the SGD settings are out of range.
-    pub fn new(sgd: Sgd, seed: u64, train_len: usize) -> Result<Session, SettingsError> {
+    pub fn new(
+        sgd: Sgd,
+        softmax: Softmax,
+        seed: u64,
+        train_len: usize,
+    ) -> Result<Session, SettingsError> {
         let mut rng = Rng::seed_from_u64(seed);
         let mut model = Box::new(Model::zeroed());
         model.init_normal(&mut rng, SIGMA);
-        Session::with_model(model, sgd, rng, train_len)
+        Session::with_model(model, sgd, softmax, rng, train_len)
     }
 
     /// A run that goes on from a saved model, shuffling with `seed`'s
@@ -149,22 +156,24 @@ impl Session {
     pub fn from_model(
         model: Box<Model>,
         sgd: Sgd,
+        softmax: Softmax,
         seed: u64,
         train_len: usize,
     ) -> Result<Session, SettingsError> {
-        Session::with_model(model, sgd, Rng::seed_from_u64(seed), train_len)
+        Session::with_model(model, sgd, softmax, Rng::seed_from_u64(seed), train_len)
     }
 
     fn with_model(
         model: Box<Model>,
         sgd: Sgd,
+        softmax: Softmax,
         rng: Rng,
         train_len: usize,
     ) -> Result<Session, SettingsError> {
         let mut templates = Box::new(PixelModel::zeroed());
         templates.fold_from::<RESIZED_PIXELS, Resized>(&model);
         Ok(Session {
-            trainer: Trainer::new(model, sgd, EXECUTION)?,
+            trainer: Trainer::new(model, sgd, EXECUTION)?.with_softmax(softmax),
             rng,
             order: (0..train_len as u32).collect(),
             epochs_done: 0,
@@ -244,6 +253,11 @@ impl Session {
         }
     }
 
+    /// The softmax the loss is computed with.
+    pub fn softmax(&self) -> Softmax {
+        self.trainer.softmax()
+    }
+
     /// Epochs completed.
     pub fn epochs_done(&self) -> u32 {
         self.epochs_done
@@ -287,7 +301,7 @@ pub fn probabilities(
 mod tests {
     use super::*;
     use softreg::fashion_mnist::Resized;
-    use softreg::train::{fit, Recipe};
+    use softreg::train::{fit, fit_with, Recipe};
     use std::ops::ControlFlow;
 
     /// Class = which quarter of the rows is bright.
@@ -324,7 +338,8 @@ mod tests {
             ControlFlow::Continue(())
         })
         .unwrap();
-        let mut session = Session::new(recipe.sgd, recipe.seed, tr.images.len()).unwrap();
+        let mut session =
+            Session::new(recipe.sgd, Softmax::Stable, recipe.seed, tr.images.len()).unwrap();
         let mut summaries = Vec::new();
         let mut steps = 0;
         while summaries.len() < 3 {
@@ -354,7 +369,7 @@ mod tests {
             batch_size: 10,
             lr: 3e38,
         };
-        let mut session = Session::new(sgd, 1, 100).unwrap();
+        let mut session = Session::new(sgd, Softmax::Stable, 1, 100).unwrap();
         let before = session.model().clone();
         let err = loop {
             match session.steps(train, validation, 4, |_| {}) {
@@ -370,6 +385,61 @@ mod tests {
             .iter()
             .flatten()
             .all(|w| w.is_finite()));
+    }
+
+    #[test]
+    fn the_naive_softmax_is_fit_with_it() {
+        let (tr, va) = (toy(200, 5), toy(40, 6));
+        let recipe = Recipe {
+            epochs: 2,
+            sgd: Sgd {
+                batch_size: 16,
+                lr: 0.1,
+            },
+            sigma: SIGMA,
+            seed: 4,
+        };
+        let (train, validation) = (tr.examples("t").unwrap(), va.examples("v").unwrap());
+        let fitted = fit_with::<RESIZED_PIXELS, Resized>(
+            &recipe,
+            Softmax::Naive,
+            EXECUTION,
+            train,
+            validation,
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        let mut session = Session::new(recipe.sgd, Softmax::Naive, recipe.seed, 200).unwrap();
+        assert_eq!(session.softmax(), Softmax::Naive);
+        let mut epochs = 0;
+        while epochs < 2 {
+            if let Progress::EpochDone(_) = session.steps(train, validation, 5, |_| {}).unwrap() {
+                epochs += 1;
+            }
+        }
+        assert_eq!(session.model(), &*fitted.model);
+    }
+
+    #[test]
+    fn a_large_step_overflows_the_naive_softmax_only() {
+        // At lr 100 the logits pass 88 within a few steps: exp overflows
+        // in the naive softmax, while the stable one's loss stays finite.
+        let (tr, va) = (toy(100, 7), toy(20, 8));
+        let (train, validation) = (tr.examples("t").unwrap(), va.examples("v").unwrap());
+        let sgd = Sgd {
+            batch_size: 10,
+            lr: 100.0,
+        };
+        let mut naive = Session::new(sgd, Softmax::Naive, 1, 100).unwrap();
+        let err = naive.steps(train, validation, 10, |_| {}).unwrap_err();
+        assert!(matches!(err, Stop::Diverged { .. }), "{err:?}");
+        let mut stable = Session::new(sgd, Softmax::Stable, 1, 100).unwrap();
+        let mut losses = Vec::new();
+        let done = stable
+            .steps(train, validation, 10, |s| losses.push(s.loss))
+            .unwrap();
+        assert!(matches!(done, Progress::EpochDone(_)));
+        assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
     }
 
     #[test]
