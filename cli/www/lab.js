@@ -259,6 +259,7 @@ function showEpoch(r) {
 function reset() {
   Object.assign(run, { started: false, running: false, batchLosses: [], epochs: [], stepsTaken: 0 });
   delete document.body.dataset.stopped;
+  delete document.body.dataset.done;
   $("epoch").textContent = "epoch -";
   $("accuracy").textContent = "validation accuracy -";
   delete $("accuracy").dataset.value;
@@ -267,7 +268,9 @@ function reset() {
   drawTemplates(null);
   drawConfusion(new Uint32Array(100));
   $("mistakes").replaceChildren();
+  $("mistakes-title").textContent = "Misclassified, first validation batch (predicted / true); click one";
   clear($("probabilities"));
+  $("probabilities-title").textContent = "Class probabilities";
 }
 
 // --- the worker's reports -------------------------------------------------

@@ -113,13 +113,15 @@ async function train() {
   let lastDrawn = 0;
   while (running) {
     const code = lab.lab_steps(STEPS_PER_CALL);
+    const losses = memory(Float32Array, lab.lab_losses(), lab.lab_losses_len()).slice();
+    const [batch, batches] = memory(Uint32Array, lab.lab_position(), 2);
     if (code < 0) {
       running = false;
+      // The steps before the one that stopped still go on the curve.
+      if (losses.length) postMessage({ type: "steps", losses, batch, batches, templates: null });
       postMessage({ type: "diverged", message: lastError(), templates: templates() });
       return;
     }
-    const losses = memory(Float32Array, lab.lab_losses(), lab.lab_losses_len()).slice();
-    const [batch, batches] = memory(Uint32Array, lab.lab_position(), 2);
     const now = performance.now();
     // Templates mid-epoch a few times a second: each is 31 KB to copy.
     const drawTemplates = now - lastDrawn > 250;

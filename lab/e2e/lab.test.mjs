@@ -6,7 +6,10 @@
 // the same recipe, the model the page saves is the one that run writes, bit
 // for bit, and `softreg evaluate` accepts it; the curves, templates,
 // confusion matrix and probabilities were drawn (their canvases are not
-// blank). Saves a screenshot.
+// blank). With the naive softmax (the chapter's exercise 1), a learning
+// rate of 10 stops at the batch where the command line's run stops, with
+// one line saying why, and after Reset a naive run at 0.1 trains like the
+// command line's naive run (and the stable one). Saves a screenshot.
 //
 //   SOFTREG_BIN=target/release/softreg node lab/e2e/lab.test.mjs [screenshot.png]
 //
@@ -14,7 +17,7 @@
 // target/debug/softreg), CHROMIUM (default /usr/bin/chromium).
 
 import { chromium } from "playwright-core";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { strict as assert } from "node:assert";
 import fs from "node:fs";
 import os from "node:os";
@@ -169,6 +172,52 @@ try {
   await page.waitForSelector('body[data-done="1"]', { timeout: 60_000 });
   const resumed = Number(await page.getAttribute("#accuracy", "data-value"));
   assert.equal(resumed, pausedRun.val_acc, "a paused and continued epoch is the uninterrupted one");
+
+  // The naive softmax at lr 10: exp overflows within the first batches;
+  // the page stops where `softreg train --softmax naive` stops.
+  const naive = ["train", "--offline", "--data-dir", data, "--softmax", "naive", "--epochs", String(EPOCHS),
+    "--threads", "1", "--isa", "baseline"];
+  const overflowed = spawnSync(softreg, [...naive, "--lr", "10", "--out", path.join(work, "naive-10")],
+    { encoding: "utf8" });
+  assert.notEqual(overflowed.status, 0, "softreg train --softmax naive --lr 10 stops");
+  const [, nativeBatch, nativeLoss] = overflowed.stderr.match(/the loss of batch (\d+) was (\S+):/);
+  await page.click("#reset");
+  await page.fill("#batch-size", "256");
+  await page.fill("#seed", "0");
+  await page.fill("#epochs", String(EPOCHS));
+  await page.fill("#lr", "10");
+  await page.selectOption("#softmax", "1");
+  await page.click("#start");
+  await page.waitForSelector("body[data-stopped]", { timeout: 60_000 });
+  const stopped = await page.textContent("#status");
+  console.log(`naive, lr 10: ${stopped} (native: batch ${nativeBatch}, ${nativeLoss})`);
+  assert.equal(stopped, `stopped: the loss of batch ${nativeBatch} in epoch 1 is ${nativeLoss} ` +
+    "(naive softmax: exp overflows or underflows; choose stable); Reset to start again");
+  assert.equal(await page.getAttribute("#status", "class"), "error");
+  assert.ok(await page.isEnabled("#reset"), "Reset after a stop");
+  assert.ok(await page.isDisabled("#pause"), "no run to pause after a stop");
+  fs.mkdirSync(path.dirname(screenshot), { recursive: true });
+  await page.screenshot({ path: screenshot.replace(/(\.png)?$/, "-naive-stopped.png"), fullPage: true });
+
+  // After Reset, the naive softmax at lr 0.1 trains as the command line's
+  // naive run does, to the bit, and ends at the stable run's accuracy.
+  const naiveRun = JSON.parse(execFileSync(softreg, [...naive, "--out", path.join(work, "naive-0.1"), "--json"],
+    { stdio: ["ignore", "pipe", "ignore"] }).toString().trim().split("\n").at(-1));
+  await page.click("#reset");
+  await page.fill("#lr", "0.1");
+  assert.equal(await page.inputValue("#softmax"), "1", "Reset keeps the softmax chosen");
+  await page.click("#start");
+  await page.waitForSelector(`body[data-done="${EPOCHS}"]`, { timeout: 120_000 });
+  const naiveAccuracy = Number(await page.getAttribute("#accuracy", "data-value"));
+  console.log(`naive, lr 0.1: validation accuracy ${naiveAccuracy}; native naive ${naiveRun.val_acc}, ` +
+    `native stable ${nativeJson.val_acc}`);
+  assert.equal(naiveAccuracy, naiveRun.val_acc, "the page's naive run is the native naive run");
+  assert.ok(Math.abs(naiveAccuracy - nativeJson.val_acc) <= 0.01, "at lr 0.1 naive trains like stable");
+  const [naiveDownload] = await Promise.all([page.waitForEvent("download"), page.click("#save")]);
+  const naiveSaved = path.join(work, "naive.softreg");
+  await naiveDownload.saveAs(naiveSaved);
+  assert.ok(fs.readFileSync(naiveSaved).equals(fs.readFileSync(path.join(work, "naive-0.1", "model.softreg"))),
+    "the page's naive model.softreg is the native naive run's, bit for bit");
 
   assert.deepEqual(problems, []);
   console.log("lab e2e: ok");
