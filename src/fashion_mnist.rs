@@ -263,6 +263,9 @@ mod tests {
             images: &[],
             labels: &[],
         };
-        assert!(none.is_empty() && none.len() == 0 && none.first_bad().is_none());
+        assert_eq!(
+            (none.len(), none.is_empty(), none.first_bad()),
+            (0, true, None)
+        );
     }
 }

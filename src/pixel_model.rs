@@ -218,8 +218,9 @@ mod tests {
                 ((loss - want_loss) / want_loss).abs() < 1e-5,
                 "{isa}: {loss} vs {want_loss}"
             );
-            for threads in [2, 3, 4, 8] {
-                // The same figures to the bit for any number of threads.
+            for threads in [0, 2, 3, 4, 8] {
+                // The same figures to the bit for any number of threads
+                // (none meaning one).
                 assert_eq!(
                     model.evaluate(data, isa, threads),
                     first,

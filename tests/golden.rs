@@ -5,6 +5,8 @@
 //! eight SGD steps of its model (see `fixtures/golden/README.md`), and
 //! `fixtures/` the few Fashion-MNIST images those need.
 
+mod forced_level;
+
 use serde_json::Value;
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
 use softreg::kernels::{cross_entropy, softmax, sum};

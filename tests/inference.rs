@@ -3,6 +3,8 @@
 //! scalar (microcontroller) kernels, the in-core resize equal to the
 //! chapter's, typed errors for files that do not fit.
 
+mod forced_level;
+
 use softreg::fashion_mnist::{CLASSES, PIXELS, RESIZED_PIXELS};
 use softreg::inference::{self, Classifier, InferenceError, PredictionRecord, Weights};
 use softreg::model_file::ModelFileError;

@@ -39,6 +39,8 @@
 // Index loops read like the formulas they check.
 #![allow(clippy::needless_range_loop)]
 
+mod forced_level;
+
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use softreg::fashion_mnist::{Examples, Resized};

@@ -547,9 +547,42 @@ pub(crate) mod tests {
     use super::*;
     use std::vec::Vec;
 
-    /// Every level this CPU can run; the tests of every kernel loop over it.
+    /// The levels the tests of every kernel loop over: each level this CPU
+    /// can run, or only the one `SOFTREG_ISA` forces. CI runs the tests
+    /// once per forced level, so each pass is that level's code alone, the
+    /// same level [`Isa::current`] gives the tests that do not loop.
     pub(crate) fn available() -> Vec<Isa> {
-        Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+        match forced() {
+            Some(isa) => std::vec![isa],
+            None => Isa::ALL.into_iter().filter(|i| i.is_available()).collect(),
+        }
+    }
+
+    /// The level `SOFTREG_ISA` names, if it names one (not `auto`).
+    ///
+    /// # Panics
+    /// If it names no level, or one this CPU cannot run, as
+    /// [`Isa::current`] does: a forced level is a request to test it.
+    fn forced() -> Option<Isa> {
+        let name = std::env::var("SOFTREG_ISA").ok()?;
+        match Isa::from_name(&name) {
+            Ok(level) => level.map(|isa| {
+                isa.check()
+                    .unwrap_or_else(|e| panic!("SOFTREG_ISA={name}: {e}"))
+            }),
+            Err(e) => panic!("SOFTREG_ISA={name}: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_forced_level_is_the_only_one_tested_and_the_current_one() {
+        if let Some(isa) = forced() {
+            assert_eq!(available(), [isa]);
+            // Without `std` the kernels run at the compiled level whatever
+            // the environment says.
+            #[cfg(feature = "std")]
+            assert_eq!(Isa::current(), isa);
+        }
     }
 
     #[test]
