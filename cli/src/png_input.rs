@@ -42,6 +42,16 @@ fn read_gray(path: &Path) -> Result<Gray> {
     if width > MAX_SIDE || height > MAX_SIDE {
         bail!("{shown}: image is {width}x{height}, larger than {MAX_SIDE} pixels a side");
     }
+    // `png` 0.18 panics expanding a palette that is not whole RGB entries
+    // (found by fuzzing), so such a file is refused here first.
+    if let Some(palette) = &reader.info().palette {
+        if palette.len() % 3 != 0 || palette.len() > 3 * 256 {
+            bail!(
+                "{shown}: not a readable PNG: its palette is {} bytes, not 1 to 256 RGB entries",
+                palette.len()
+            );
+        }
+    }
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| anyhow!("{shown}: image is too large"))?;

@@ -55,6 +55,22 @@ fn tall_thin_png_is_refused() {
         .fails(1, &["png_predict-tall-1x60000.png", "1x60000"]);
 }
 
+/// A 94-byte 2x2 palette PNG whose PLTE chunk is 11 bytes, not whole RGB
+/// entries (what the fuzzer found, with valid checksums): the `png` crate
+/// panicked expanding it and `softreg predict` exited 101. It is refused
+/// with a one-line error.
+#[test]
+fn png_with_a_ragged_palette_is_refused() {
+    let sb = Sandbox::new();
+    let model = flat_model(&sb);
+    let png = fixture("fuzz-regressions/png_predict-palette-11-bytes.png");
+    sb.softreg(&["predict", "--model", &model, png.to_str().unwrap()])
+        .fails(
+            1,
+            &["png_predict-palette-11-bytes.png", "palette is 11 bytes"],
+        );
+}
+
 /// A gzip bomb: the labels' `.gz` (97 KB) holds an IDX header promising 2
 /// labels and then 100 MB of zeros. Decompression must stop right after the
 /// promised 10 bytes, refuse the file, and leave no decompressed copy.
