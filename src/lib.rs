@@ -56,6 +56,13 @@ pub mod train;
 #[cfg(feature = "std")]
 mod barrier;
 
+/// Whether `std::thread::spawn` works on this target: not on wasm32
+/// without the `atomics` feature (wasm32-wasip1, a browser's
+/// wasm32-unknown-unknown), where training and evaluation then run every
+/// shard on the calling thread, with the same results.
+#[cfg(feature = "std")]
+const CAN_SPAWN_THREADS: bool = !cfg!(all(target_family = "wasm", not(target_feature = "atomics")));
+
 pub use model::{Evaluation, ModelView, SoftmaxRegression};
 pub use rng::Rng;
 pub use simd::Isa;

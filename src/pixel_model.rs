@@ -96,7 +96,7 @@ impl PixelModel {
         };
         let mut total = Evaluation::default();
         #[cfg(feature = "std")]
-        if threads > 1 && parts > 1 {
+        if threads > 1 && parts > 1 && crate::CAN_SPAWN_THREADS {
             use std::vec::Vec;
             let threads = threads.min(parts);
             // Thread `t` takes parts `t, t + threads, ...`; the results are

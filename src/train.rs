@@ -753,6 +753,13 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             return Err(SettingsError::Threads { threads, shards });
         }
         isa.check().map_err(SettingsError::Isa)?;
+        // Where threads cannot be started, one thread takes every shard:
+        // the same arithmetic, so the same bits.
+        let threads = if crate::CAN_SPAWN_THREADS { threads } else { 1 };
+        let execution = Execution {
+            threads,
+            ..execution
+        };
         Ok(Trainer {
             model,
             sgd,
