@@ -118,33 +118,9 @@ pub fn confusion_png(out: &mut dyn Write, confusion: &[[u32; CLASSES]; CLASSES])
 mod tests {
     use super::*;
 
-    /// A decoded RGB PNG.
-    struct Decoded {
-        width: usize,
-        height: usize,
-        rgb: Vec<u8>,
-    }
+    use crate::picture::DecodedRgb as Decoded;
 
     impl Decoded {
-        fn new(bytes: &[u8]) -> Decoded {
-            let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-                .read_info()
-                .unwrap();
-            let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
-            let info = reader.next_frame(&mut rgb).unwrap();
-            assert_eq!(info.color_type, png::ColorType::Rgb);
-            Decoded {
-                width: info.width as usize,
-                height: info.height as usize,
-                rgb,
-            }
-        }
-
-        fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
-            let at = 3 * (y * self.width + x);
-            [self.rgb[at], self.rgb[at + 1], self.rgb[at + 2]]
-        }
-
         /// Whether the 8x8 square at `(x, y)` is exactly `glyph` drawn in
         /// anything but `background`.
         fn shows(&self, x: usize, y: usize, glyph: [u8; 8], background: [u8; 3]) -> bool {

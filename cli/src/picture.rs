@@ -152,6 +152,38 @@ fn label(class: u8) -> &'static str {
     CLASS_NAMES.get(usize::from(class)).copied().unwrap_or("?")
 }
 
+/// A decoded RGB PNG, for the picture modules' tests.
+#[cfg(test)]
+pub(crate) struct DecodedRgb {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+#[cfg(test)]
+impl DecodedRgb {
+    /// Decodes `bytes`, which must be an RGB PNG.
+    pub fn new(bytes: &[u8]) -> DecodedRgb {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
+        let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut rgb).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        DecodedRgb {
+            width: info.width as usize,
+            height: info.height as usize,
+            rgb,
+        }
+    }
+
+    /// The pixel at `(x, y)`.
+    pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let at = 3 * (y * self.width + x);
+        [self.rgb[at], self.rgb[at + 1], self.rgb[at + 2]]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

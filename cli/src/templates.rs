@@ -163,21 +163,7 @@ pub fn weights_png<const IN: usize>(
 mod tests {
     use super::*;
 
-    /// Decodes an RGB PNG: width, height and pixels.
-    fn decode(bytes: &[u8]) -> (usize, usize, Vec<u8>) {
-        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-            .read_info()
-            .unwrap();
-        let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut rgb).unwrap();
-        assert_eq!(info.color_type, png::ColorType::Rgb);
-        (info.width as usize, info.height as usize, rgb)
-    }
-
-    fn pixel(rgb: &[u8], width: usize, x: usize, y: usize) -> [u8; 3] {
-        let at = 3 * (y * width + x);
-        [rgb[at], rgb[at + 1], rgb[at + 2]]
-    }
+    use crate::picture::DecodedRgb;
 
     /// Class `j`'s template is +2 on image row `j`, -1 on column `j`
     /// (where they cross too), 0 elsewhere: every tile shows its own class's
@@ -194,7 +180,8 @@ mod tests {
         }
         let mut bytes = Vec::new();
         weights_png(&mut bytes, &weights).unwrap();
-        let (width, height, rgb) = decode(&bytes);
+        let png = DecodedRgb::new(&bytes);
+        let (width, height) = (png.width, png.height);
         let layout = Layout { side };
         assert_eq!((width, height), layout.size());
         // Two rows of five tiles of side * 4 pixels.
@@ -213,7 +200,7 @@ mod tests {
                     };
                     // Corners and inside of the 4x4 block.
                     for (dy, dx) in [(0, 0), (SCALE - 1, SCALE - 1), (1, 2)] {
-                        let got = pixel(&rgb, width, x0 + c * SCALE + dx, y0 + r * SCALE + dy);
+                        let got = png.pixel(x0 + c * SCALE + dx, y0 + r * SCALE + dy);
                         assert_eq!(got, want, "class {class}, row {r}, column {c}");
                     }
                 }
@@ -238,7 +225,8 @@ mod tests {
         weights[4][6] = f32::MAX;
         let mut bytes = Vec::new();
         weights_png(&mut bytes, &weights).unwrap();
-        let (width, height, _) = decode(&bytes);
+        let png = DecodedRgb::new(&bytes);
+        let (width, height) = (png.width, png.height);
         assert_eq!((width, height), Layout { side: 28 }.size());
         assert_eq!(number(f32::MAX), "3.40e38");
         assert_eq!(number(0.5334), "0.533");
