@@ -424,11 +424,6 @@ fn shard_gradient<S: Simd>(
         .prefetch_all()
     };
     let w = &pixels.weights;
-    // Replaces the logits by G = softmax - onehot(y), returns the summed loss.
-    let loss_and_gradient = |g: &mut [[f32; CLASSES]]| match softmax {
-        Softmax::Stable => cross_entropy::softmax_cross_entropy_grad_with(s, g, y),
-        Softmax::Naive => naive_softmax::naive_softmax_cross_entropy_grad_with(s, g, y),
-    };
     if converts_rows_once(S::ISA) {
         // Both passes read the rows as f32, converted once.
         let x = &mut scratch.converted[..n];
@@ -440,13 +435,13 @@ fn shard_gradient<S: Simd>(
         }
         let x = &*x;
         matmul::logits_with(s, x, w, &pixels.bias, 1.0, g);
-        out.loss_sum = loss_and_gradient(g);
+        out.loss_sum = loss_and_gradient(s, softmax, g, y);
         prefetch_next();
         matmul::gradient_with::<S, f32, _, PIXELS, CLASSES, false>(s, x, g, 1.0, &mut out.weights);
     } else {
         // Both passes read the rows where they lie, widening pixels as they go.
         matmul::logits_with(s, &picked, w, &pixels.bias, 1.0, g);
-        out.loss_sum = loss_and_gradient(g);
+        out.loss_sum = loss_and_gradient(s, softmax, g, y);
         prefetch_next();
         matmul::gradient_with::<S, u8, _, PIXELS, CLASSES, false>(
             s,
@@ -457,6 +452,21 @@ fn shard_gradient<S: Simd>(
         );
     }
     out.bias = sum::column_sums_with(s, g);
+}
+
+/// Replaces the logits `g` by `G = softmax - onehot(y)` with `softmax`'s
+/// kernel and returns the summed loss.
+///
+/// A function rather than a closure in [`shard_gradient`]: a closure does
+/// not take on the target features of the `#[target_feature]` entry point
+/// it is inlined into, so every SIMD operation inside it would become a
+/// call.
+#[inline(always)]
+fn loss_and_gradient<S: Simd>(s: S, softmax: Softmax, g: &mut [[f32; CLASSES]], y: &[u8]) -> f32 {
+    match softmax {
+        Softmax::Stable => cross_entropy::softmax_cross_entropy_grad_with(s, g, y),
+        Softmax::Naive => naive_softmax::naive_softmax_cross_entropy_grad_with(s, g, y),
+    }
 }
 
 /// Whether a shard's pixels are converted to `f32` once, into a block both
