@@ -155,10 +155,10 @@ impl<T: Element, X: Rows<T, IN> + ?Sized, const IN: usize, const OUT: usize, con
 /// classes that share each load.
 ///
 /// The shapes keep a block's accumulators, its row vectors and one weight
-/// vector in registers: with AVX-512, 3 x 5 (15 accumulators, 8 loads per
-/// 15 FMAs; LLVM spills some of 4 x 5's 20 accumulators to the stack,
-/// which `cargo bench --bench kernels` shows as a third of the speed
-/// lost); AVX2 has 16 registers, so 2 x 5 (13 in use); the baseline 4 x 5.
+/// vector in registers: with AVX-512's 32 registers 4 x 5 (20 accumulators,
+/// 9 loads per 20 FMAs; it needs the AVX-512VL the level is compiled with,
+/// see `simd::avx512`); AVX2 has 16 registers, so 2 x 5 (13 in use); the
+/// baseline 4 x 5.
 /// Classes past the last full block (`OUT % 5`) go one at a time.
 #[inline(always)]
 pub(crate) fn logits_with<
@@ -179,7 +179,7 @@ pub(crate) fn logits_with<
     // level's shape is named here.
     match S::ISA {
         Isa::Avx2 => logits_blocked::<S, T, X, 2, 5, IN, OUT>(s, x, w, b, scale, logits),
-        Isa::Avx512 => logits_blocked::<S, T, X, 3, 5, IN, OUT>(s, x, w, b, scale, logits),
+        Isa::Avx512 => logits_blocked::<S, T, X, 4, 5, IN, OUT>(s, x, w, b, scale, logits),
         Isa::Baseline => logits_blocked::<S, T, X, 4, 5, IN, OUT>(s, x, w, b, scale, logits),
     }
 }

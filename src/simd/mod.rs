@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | [`Isa::Baseline`] | [`wide::f32x16`], 16 lanes | every target: SSE2 on x86_64, NEON on aarch64, SIMD128 on wasm32 (with `+simd128`), scalar code on a Cortex-M |
 //! | [`Isa::Avx2`] | `__m256` through `core::arch`, 8 lanes, with FMA | x86_64 CPUs with AVX2 and FMA (Intel since 2013, AMD since 2017) |
-//! | [`Isa::Avx512`] | `__m512` through `core::arch`, 16 lanes | x86_64 CPUs with AVX-512F |
+//! | [`Isa::Avx512`] | `__m512` through `core::arch`, 16 lanes | x86_64 CPUs with AVX-512F and AVX-512VL |
 //!
 //! `wide` picks its instructions when it is compiled, from the target's
 //! features, so wide code inside a function compiled for AVX2 is still SSE2
@@ -91,7 +91,7 @@ pub enum Isa {
     Baseline,
     /// AVX2 with FMA, 256-bit vectors (x86_64 only).
     Avx2,
-    /// AVX-512F, 512-bit vectors (x86_64 only).
+    /// AVX-512F with AVX-512VL, 512-bit vectors (x86_64 only).
     Avx512,
 }
 
@@ -150,7 +150,7 @@ impl Isa {
         match self {
             Isa::Baseline => "nothing beyond the target's baseline",
             Isa::Avx2 => "x86_64 with AVX2 and FMA",
-            Isa::Avx512 => "x86_64 with AVX-512F",
+            Isa::Avx512 => "x86_64 with AVX-512F and AVX-512VL",
         }
     }
 
@@ -467,7 +467,11 @@ mod detect {
 
     pub(super) fn has_avx512() -> bool {
         static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| has_avx2() && std::is_x86_feature_detected!("avx512f"))
+        *HAS.get_or_init(|| {
+            has_avx2()
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512vl")
+        })
     }
 
     pub(super) static CURRENT: AtomicU8 = AtomicU8::new(0);
@@ -491,7 +495,7 @@ mod detect {
     }
 
     pub(super) fn has_avx512() -> bool {
-        has_avx2() && cfg!(target_feature = "avx512f")
+        has_avx2() && cfg!(all(target_feature = "avx512f", target_feature = "avx512vl"))
     }
 
     #[cfg(feature = "std")]
