@@ -344,9 +344,31 @@ impl InTraining {
 /// tree in order: `(p0 + p1) + (p2 + p3)` for four. Any set of whole subtrees
 /// can be summed first, by another thread, without changing a bit.
 ///
+/// One or two parts, the usual case, are summed inline, so that the adds
+/// are vectorised at the level of the kernel this is inlined into; more go
+/// through a recursive helper.
+///
 /// # Panics
 /// If `parts` is empty, or the parts are shorter than `out`.
+#[inline(always)]
 fn tree_sum<P, const N: usize>(parts: &[P], part: impl Fn(&P) -> &[f32; N], out: &mut [f32; N]) {
+    match parts {
+        [one] => out.copy_from_slice(part(one)),
+        [a, b] => {
+            for ((o, x), y) in out.iter_mut().zip(part(a)).zip(part(b)) {
+                *o = x + y;
+            }
+        }
+        _ => tree_sum_recursive(parts, &part, out),
+    }
+}
+
+/// [`tree_sum`] of any number of parts.
+fn tree_sum_recursive<P, const N: usize>(
+    parts: &[P],
+    part: &dyn Fn(&P) -> &[f32; N],
+    out: &mut [f32; N],
+) {
     fn go<P, const N: usize>(parts: &[P], part: &dyn Fn(&P) -> &[f32; N], out: &mut [f32; N]) {
         match parts {
             [] => panic!("nothing to sum"),
@@ -367,10 +389,11 @@ fn tree_sum<P, const N: usize>(parts: &[P], part: impl Fn(&P) -> &[f32; N], out:
             }
         }
     }
-    go(parts, &part, out);
+    go(parts, part, out);
 }
 
 /// [`tree_sum`] over whole shard gradients.
+#[inline(always)]
 fn tree_sum_shards(parts: &[&ShardGradient], out: &mut ShardGradient) {
     for j in 0..CLASSES {
         tree_sum(parts, |shard| &shard.weights[j], &mut out.weights[j]);
