@@ -412,11 +412,12 @@ fn tree_sum_shards(parts: &[&ShardGradient], out: &mut ShardGradient) {
 /// the examples `rows` of the plan's data, with the plan's softmax, and the
 /// gradient of that sum.
 ///
-/// `next` names the rows this thread works on next, which are requested
-/// from memory while the gradient, a pass over rows already in cache, is
-/// computed: shuffled rows lie anywhere in the 47 MB of training images,
-/// beyond the caches, and the next forward pass would otherwise wait out a
-/// memory latency for each.
+/// `next` names the rows this thread works on next. Shuffled rows lie
+/// anywhere in the 47 MB of training images, beyond the caches, and the
+/// hardware does not guess them, so the next rows are requested from memory
+/// while this shard is computed: a share after each [`FORWARD_CHUNK`] rows
+/// of the forward pass, so that the requests overlap the arithmetic instead
+/// of stalling it in a burst, and they have the gradient pass too to arrive.
 #[inline(always)]
 fn shard_gradient<S: Simd>(
     s: S,
@@ -434,44 +435,50 @@ fn shard_gradient<S: Simd>(
     for (label, &row) in y.iter_mut().zip(rows) {
         *label = data.labels[row as usize];
     }
-    // The 1/255 pixel scale lives in the folded weights.
-    let picked = Picked {
+    let picked = |rows| Picked {
         from: data.images,
         rows,
     };
-    let prefetch_next = || {
-        Picked {
-            from: data.images,
-            rows: next,
-        }
-        .prefetch_all()
-    };
-    let w = &pixels.weights;
-    if converts_rows_once(S::ISA) {
-        // Both passes read the rows as f32, converted once.
-        let x = &mut scratch.converted[..n];
-        for (to, &row) in x.iter_mut().zip(rows) {
-            let from = &data.images[row as usize];
-            for k in (0..PIXELS).step_by(S::LANES) {
-                s.load_u8(&from[k..]).store(&mut to.0[k..]);
+    let (w, b) = (&pixels.weights, &pixels.bias);
+    let converts = converts_rows_once(S::ISA);
+    let x = &mut scratch.converted[..if converts { n } else { 0 }];
+    // The 1/255 pixel scale lives in the folded weights.
+    let next_per_chunk = next.len().div_ceil(n.div_ceil(FORWARD_CHUNK).max(1));
+    let mut next_chunks = next.chunks(next_per_chunk.max(1));
+    for (c, (rows, g)) in rows
+        .chunks(FORWARD_CHUNK)
+        .zip(g.chunks_mut(FORWARD_CHUNK))
+        .enumerate()
+    {
+        if converts {
+            // Both passes read the rows as f32, converted once.
+            let x = &mut x[c * FORWARD_CHUNK..][..rows.len()];
+            for (to, &row) in x.iter_mut().zip(rows) {
+                let from = &data.images[row as usize];
+                for k in (0..PIXELS).step_by(S::LANES) {
+                    s.load_u8(&from[k..]).store(&mut to.0[k..]);
+                }
             }
+            matmul::logits_with(s, &*x, w, b, 1.0, g);
+        } else {
+            // Both passes read the rows where they lie, widening pixels.
+            matmul::logits_with(s, &picked(rows), w, b, 1.0, g);
         }
-        let x = &*x;
-        matmul::logits_with(s, x, w, &pixels.bias, 1.0, g);
-        out.loss_sum = loss_and_gradient(s, softmax, g, y);
-        prefetch_next();
-        matmul::gradient_with::<S, f32, _, PIXELS, CLASSES, false>(s, x, g, 1.0, &mut out.weights);
+        if let Some(next) = next_chunks.next() {
+            picked(next).prefetch_all();
+        }
+    }
+    out.loss_sum = loss_and_gradient(s, softmax, g, y);
+    let weights = &mut out.weights;
+    if converts {
+        matmul::gradient_with::<S, f32, _, PIXELS, CLASSES, false>(s, &*x, g, 1.0, weights);
     } else {
-        // Both passes read the rows where they lie, widening pixels as they go.
-        matmul::logits_with(s, &picked, w, &pixels.bias, 1.0, g);
-        out.loss_sum = loss_and_gradient(s, softmax, g, y);
-        prefetch_next();
         matmul::gradient_with::<S, u8, _, PIXELS, CLASSES, false>(
             s,
-            &picked,
+            &picked(rows),
             g,
             1.0,
-            &mut out.weights,
+            weights,
         );
     }
     out.bias = sum::column_sums_with(s, g);
@@ -491,6 +498,11 @@ fn loss_and_gradient<S: Simd>(s: S, softmax: Softmax, g: &mut [[f32; CLASSES]], 
         Softmax::Naive => naive_softmax::naive_softmax_cross_entropy_grad_with(s, g, y),
     }
 }
+
+/// Rows of a forward pass between two requests for the next rows: a
+/// multiple of every level's row block (`docs/performance.md` has the
+/// sizes tried).
+const FORWARD_CHUNK: usize = 8;
 
 /// Whether a shard's pixels are converted to `f32` once, into a block both
 /// GEMMs then read, rather than widened where they lie by each GEMM (the
