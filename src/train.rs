@@ -682,12 +682,22 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
     };
     {
         let mut sum = meeting.sums[b % 2][thread].write().unwrap();
-        for (shard, out) in mine.clone().zip(shards.iter_mut()) {
-            let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
-            shard_gradient(s, plan, &model.pixels, rows, next, scratch, out);
+        if mine.len() == 1 {
+            // The sum of one shard is that shard: computed in place, not
+            // copied there.
+            let (rows, next) = (
+                layout.rows(b, mine.start),
+                layout.next_rows(b, mine.start, thread),
+            );
+            shard_gradient(s, plan, &model.pixels, rows, next, scratch, &mut sum);
+        } else {
+            for (shard, out) in mine.clone().zip(shards.iter_mut()) {
+                let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
+                shard_gradient(s, plan, &model.pixels, rows, next, scratch, out);
+            }
+            let parts: Vec<&ShardGradient> = shards.iter().collect();
+            tree_sum_shards(&parts, &mut sum);
         }
-        let parts: Vec<&ShardGradient> = shards.iter().collect();
-        tree_sum_shards(&parts, &mut sum);
     }
     meeting.barrier.wait(); // every thread's sum of batch `b` is written
     if meeting.stop_after.load(Ordering::Acquire) < b {
