@@ -274,10 +274,8 @@ fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
         return map(&raw);
     }
 
-    let compressed = regular_file::read_at_most(gz, MAX_DECOMPRESSED_LEN, "gzip data file")?;
-    let digest = download::sha256_hex(&compressed);
-    if let Some(cache) = cache_dir() {
-        let raw = cache.join(format!("{name}-{}", &digest[..16]));
+    let cache = cache_dir();
+    if let Some(cache) = &cache {
         // One line per process, not one per file.
         static SAID: std::sync::Once = std::sync::Once::new();
         SAID.call_once(|| {
@@ -287,6 +285,24 @@ fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
                 cache.display()
             ));
         });
+    }
+    // The copy this very `.gz` was last decompressed into, if it is unchanged
+    // since: hashing 30 MB of gzip on every run would cost more than the
+    // training's first epoch.
+    let identity = fs::metadata(gz).ok().map(|meta| file_identity(&meta));
+    let stamp = cache.as_ref().map(|c| c.join(format!("{name}.source")));
+    if let (Some(cache), Some(stamp), Some(identity)) = (&cache, &stamp, &identity) {
+        if let Some(digest) = stamped_digest(stamp, identity) {
+            let raw = cache.join(format!("{name}-{}", &digest[..16]));
+            if regular_file::probe(&raw).ok().flatten().is_some() {
+                return map(&raw);
+            }
+        }
+    }
+    let compressed = regular_file::read_at_most(gz, MAX_DECOMPRESSED_LEN, "gzip data file")?;
+    let digest = download::sha256_hex(&compressed);
+    if let Some(cache) = cache {
+        let raw = cache.join(format!("{name}-{}", &digest[..16]));
         if !raw.exists() {
             let made = fs::create_dir_all(&cache)
                 .map_err(anyhow::Error::from)
@@ -303,9 +319,43 @@ fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
                 }
             }
         }
+        if let (Some(stamp), Some(identity)) = (&stamp, &identity) {
+            // Only a shortcut for the next run: without it that run hashes.
+            let _ = write_atomically(stamp, |out| Ok(writeln!(out, "{identity}\n{digest}")?));
+        }
         return map(&raw);
     }
     gunzip_to_vec(gz, kind)
+}
+
+/// What tells that a file's bytes have not changed without reading them,
+/// as `make` and git's index judge it: its device and inode (so another
+/// file of the same name is another file), length and modification time
+/// to the nanosecond.
+fn file_identity(meta: &fs::Metadata) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}:{}", meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let inode = "-";
+    format!("{inode} {} {modified}", meta.len())
+}
+
+/// The SHA-256 recorded in `stamp` for a file of identity `identity`, if
+/// the stamp is for that file as it is now.
+fn stamped_digest(stamp: &Path, identity: &str) -> Option<String> {
+    let text = regular_file::read_at_most(stamp, 4096, "cache stamp").ok()?;
+    let text = String::from_utf8(text).ok()?;
+    let (stamped, digest) = text.trim_end().split_once('\n')?;
+    let is_hex = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+    (stamped == identity && is_hex).then(|| digest.to_string())
 }
 
 /// A problem with the data itself (as opposed to with where we put copies).

@@ -222,14 +222,70 @@ fn a_read_only_data_dir_decompresses_into_the_cache() {
         .collect();
     assert_eq!(said.len(), 1, "{}", run.stderr);
     assert_eq!(entries(&data).len(), 4, "wrote into the read-only dir");
-    assert_eq!(entries(&sb.path("cache/softreg")).len(), 4);
+    // Four copies, and for each the identity of the `.gz` it came from.
+    assert_eq!(entries(&sb.path("cache/softreg")).len(), 8);
     // The second run maps the cached copies.
     train(&sb, &data, "b", &[]);
-    assert_eq!(entries(&sb.path("cache/softreg")).len(), 4);
+    assert_eq!(entries(&sb.path("cache/softreg")).len(), 8);
     assert_eq!(
         fs::read(sb.path("a/model.softreg")).unwrap(),
         fs::read(sb.path("b/model.softreg")).unwrap()
     );
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The cached copy of an unchanged `.gz` is found from the file's identity
+/// (device, inode, length, modification time) without reading it, and a
+/// `.gz` that changed is read, hashed and decompressed again.
+#[test]
+fn the_cache_knows_an_unchanged_gz_without_reading_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let data = sb.gz_data_dir("ro");
+    let labels = data.join("train-labels-idx1-ubyte.gz");
+    let cached = |sb: &Sandbox| entries(&sb.path("cache/softreg")).len();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o555)).unwrap();
+    train(&sb, &data, "a", &[]);
+    assert_eq!(cached(&sb), 8);
+
+    // Garbage of the same length written in place, the time put back: the
+    // file's identity is unchanged, so the run uses the copy of what the
+    // file was (reading it would fail on the garbage).
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+    let original = fs::read(&labels).unwrap();
+    let modified = fs::metadata(&labels).unwrap().modified().unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&labels).unwrap();
+    std::io::Write::write_all(&mut &file, &vec![0x55; original.len()]).unwrap();
+    file.set_modified(modified).unwrap();
+    drop(file);
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o555)).unwrap();
+    train(&sb, &data, "b", &[]);
+    assert_eq!(cached(&sb), 8);
+
+    // Another `.gz` with the same content (another header, so other bytes):
+    // a changed identity, so it is hashed and gets its own copy.
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+    let raw = {
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&original[..]), &mut raw)
+            .unwrap();
+        raw
+    };
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(12345)
+        .write(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut encoder, &raw).unwrap();
+    fs::remove_file(&labels).unwrap();
+    fs::write(&labels, encoder.finish().unwrap()).unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o555)).unwrap();
+    train(&sb, &data, "c", &[]);
+    assert_eq!(cached(&sb), 9, "a new copy for the changed .gz");
+    for run in ["b", "c"] {
+        assert_eq!(
+            fs::read(sb.path("a/model.softreg")).unwrap(),
+            fs::read(sb.path(&format!("{run}/model.softreg"))).unwrap()
+        );
+    }
     fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
