@@ -1712,4 +1712,52 @@ mod tests {
         tree_sum(&parts[..1], |p| p, &mut out);
         assert_eq!(out, [1e8]);
     }
+
+    #[test]
+    fn errors_read_as_one_line_with_their_numbers() {
+        use std::string::ToString;
+        let stop = Stop::Diverged {
+            batch: 2,
+            loss: f32::INFINITY,
+        };
+        let cases = [
+            (
+                FitError::Settings(SettingsError::BatchSize),
+                "the batch size must be at least 1",
+            ),
+            (
+                FitError::Settings(SettingsError::LearningRate(f32::NAN)),
+                "the learning rate must be a finite number, not NaN",
+            ),
+            (
+                FitError::Settings(SettingsError::Shards(3)),
+                "the shard count must be a power of two from 1 to 64, not 3",
+            ),
+            (
+                FitError::Settings(SettingsError::Threads {
+                    threads: 8,
+                    shards: 4,
+                }),
+                "the thread count must be a power of two from 1 to the shard count (4), not 8",
+            ),
+            (
+                FitError::Stopped { epoch: 3, stop },
+                "epoch 3: the loss of batch 3 was inf: training diverged",
+            ),
+            (
+                FitError::Stopped {
+                    epoch: 1,
+                    stop: Stop::Requested { batch: 0 },
+                },
+                "epoch 1: stopped after batch 1",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
+        assert_eq!(
+            stop.to_string(),
+            "the loss of batch 3 was inf: training diverged"
+        );
+    }
 }
