@@ -1714,6 +1714,24 @@ mod tests {
     }
 
     #[test]
+    fn the_trainer_reports_the_settings_it_was_given() {
+        let sgd = Sgd {
+            batch_size: 7,
+            lr: 0.25,
+        };
+        let layout = execution(4, 2);
+        let trainer =
+            Trainer::<784, Native>::new(Box::new(SoftmaxRegression::zeroed()), sgd, layout)
+                .unwrap();
+        assert_eq!(trainer.sgd(), sgd);
+        assert_eq!(trainer.execution(), layout);
+        assert_eq!(trainer.softmax(), Softmax::Stable);
+        let trainer = trainer.with_softmax(Softmax::Naive);
+        assert_eq!(trainer.softmax(), Softmax::Naive);
+        assert_eq!(trainer.execution(), layout);
+    }
+
+    #[test]
     fn errors_read_as_one_line_with_their_numbers() {
         use std::string::ToString;
         let stop = Stop::Diverged {
