@@ -1614,6 +1614,37 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_at_the_end_of_an_epoch_names_its_last_batch() {
+        // 100 examples in batches of 32: batches 0 to 3, the last of 4.
+        let (tr, va) = (toy(100, 8), toy(20, 9));
+        let mut last_step = None;
+        let err = fit::<784, Native>(
+            &recipe(),
+            execution(2, 1),
+            examples(&tr),
+            examples(&va),
+            |event| match event {
+                Event::Step { step, .. } => {
+                    last_step = Some(step.batch);
+                    ControlFlow::Continue(())
+                }
+                Event::Epoch(report) if report.epoch == 2 => ControlFlow::Break(()),
+                Event::Epoch(_) => ControlFlow::Continue(()),
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err,
+            FitError::Stopped {
+                epoch: 2,
+                stop: Stop::Requested { batch: 3 }
+            }
+        );
+        assert_eq!(last_step, Some(3));
+    }
+
+    #[test]
     fn settings_out_of_range_are_refused() {
         let model = || Box::new(SoftmaxRegression::<784, CLASSES>::zeroed());
         let new = |sgd, execution| Trainer::<784, Native>::new(model(), sgd, execution).err();
