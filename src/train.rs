@@ -1669,6 +1669,37 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_at_the_end_of_an_epoch_names_its_last_batch() {
+        // 100 examples in batches of 32: batches 0 to 3, the last of 4.
+        let (tr, va) = (toy(100, 8), toy(20, 9));
+        let mut last_step = None;
+        let err = fit::<784, Native>(
+            &recipe(),
+            execution(2, 1),
+            examples(&tr),
+            examples(&va),
+            |event| match event {
+                Event::Step { step, .. } => {
+                    last_step = Some(step.batch);
+                    ControlFlow::Continue(())
+                }
+                Event::Epoch(report) if report.epoch == 2 => ControlFlow::Break(()),
+                Event::Epoch(_) => ControlFlow::Continue(()),
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err,
+            FitError::Stopped {
+                epoch: 2,
+                stop: Stop::Requested { batch: 3 }
+            }
+        );
+        assert_eq!(last_step, Some(3));
+    }
+
+    #[test]
     fn settings_out_of_range_are_refused() {
         let model = || Box::new(SoftmaxRegression::<784, CLASSES>::zeroed());
         let new = |sgd, execution| Trainer::<784, Native>::new(model(), sgd, execution).err();
@@ -1766,5 +1797,71 @@ mod tests {
         assert_eq!(out, [0.0]);
         tree_sum(&parts[..1], |p| p, &mut out);
         assert_eq!(out, [1e8]);
+    }
+
+    #[test]
+    fn the_trainer_reports_the_settings_it_was_given() {
+        let sgd = Sgd {
+            batch_size: 7,
+            lr: 0.25,
+        };
+        let layout = execution(4, 2);
+        let trainer =
+            Trainer::<784, Native>::new(Box::new(SoftmaxRegression::zeroed()), sgd, layout)
+                .unwrap();
+        assert_eq!(trainer.sgd(), sgd);
+        assert_eq!(trainer.execution(), layout);
+        assert_eq!(trainer.softmax(), Softmax::Stable);
+        let trainer = trainer.with_softmax(Softmax::Naive);
+        assert_eq!(trainer.softmax(), Softmax::Naive);
+        assert_eq!(trainer.execution(), layout);
+    }
+
+    #[test]
+    fn errors_read_as_one_line_with_their_numbers() {
+        use std::string::ToString;
+        let stop = Stop::Diverged {
+            batch: 2,
+            loss: f32::INFINITY,
+        };
+        let cases = [
+            (
+                FitError::Settings(SettingsError::BatchSize),
+                "the batch size must be at least 1",
+            ),
+            (
+                FitError::Settings(SettingsError::LearningRate(f32::NAN)),
+                "the learning rate must be a finite number, not NaN",
+            ),
+            (
+                FitError::Settings(SettingsError::Shards(3)),
+                "the shard count must be a power of two from 1 to 64, not 3",
+            ),
+            (
+                FitError::Settings(SettingsError::Threads {
+                    threads: 8,
+                    shards: 4,
+                }),
+                "the thread count must be a power of two from 1 to the shard count (4), not 8",
+            ),
+            (
+                FitError::Stopped { epoch: 3, stop },
+                "epoch 3: the loss of batch 3 was inf: training diverged",
+            ),
+            (
+                FitError::Stopped {
+                    epoch: 1,
+                    stop: Stop::Requested { batch: 0 },
+                },
+                "epoch 1: stopped after batch 1",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
+        assert_eq!(
+            stop.to_string(),
+            "the loss of batch 3 was inf: training diverged"
+        );
     }
 }
