@@ -442,9 +442,9 @@ fn shard_gradient<S: Simd>(
     let (w, b) = (&pixels.weights, &pixels.bias);
     let converts = converts_rows_once(S::ISA);
     let x = &mut scratch.converted[..if converts { n } else { 0 }];
-    // The 1/255 pixel scale lives in the folded weights.
     let next_per_chunk = next.len().div_ceil(n.div_ceil(FORWARD_CHUNK).max(1));
     let mut next_chunks = next.chunks(next_per_chunk.max(1));
+    // The 1/255 pixel scale lives in the folded weights.
     for (c, (rows, g)) in rows
         .chunks(FORWARD_CHUNK)
         .zip(g.chunks_mut(FORWARD_CHUNK))
