@@ -363,33 +363,26 @@ fn tree_sum<P, const N: usize>(parts: &[P], part: impl Fn(&P) -> &[f32; N], out:
     }
 }
 
-/// [`tree_sum`] of any number of parts.
+/// [`tree_sum`] of any number of parts: more than two as the sum of the
+/// two halves' sums.
 fn tree_sum_recursive<P, const N: usize>(
     parts: &[P],
     part: &dyn Fn(&P) -> &[f32; N],
     out: &mut [f32; N],
 ) {
-    fn go<P, const N: usize>(parts: &[P], part: &dyn Fn(&P) -> &[f32; N], out: &mut [f32; N]) {
-        match parts {
-            [] => panic!("nothing to sum"),
-            [one] => out.copy_from_slice(part(one)),
-            [a, b] => {
-                for ((o, x), y) in out.iter_mut().zip(part(a)).zip(part(b)) {
-                    *o = x + y;
-                }
-            }
-            _ => {
-                let (left, right) = parts.split_at(parts.len() / 2);
-                go(left, part, out);
-                let mut right_sum = [0.0f32; N];
-                go(right, part, &mut right_sum);
-                for (o, r) in out.iter_mut().zip(&right_sum) {
-                    *o += r;
-                }
+    match parts {
+        [] => panic!("nothing to sum"),
+        [_] | [_, _] => tree_sum(parts, part, out),
+        _ => {
+            let (left, right) = parts.split_at(parts.len() / 2);
+            tree_sum_recursive(left, part, out);
+            let mut right_sum = [0.0f32; N];
+            tree_sum_recursive(right, part, &mut right_sum);
+            for (o, r) in out.iter_mut().zip(&right_sum) {
+                *o += r;
             }
         }
     }
-    go(parts, part, out);
 }
 
 /// [`tree_sum`] over whole shard gradients.
