@@ -293,7 +293,7 @@ fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
     let stamp = cache.as_ref().map(|c| c.join(format!("{name}.source")));
     if let (Some(cache), Some(stamp), Some(identity)) = (&cache, &stamp, &identity) {
         if let Some(digest) = stamped_digest(stamp, identity) {
-            let raw = cache.join(format!("{name}-{}", &digest[..16]));
+            let raw = cached_copy(cache, name, &digest);
             if regular_file::probe(&raw).ok().flatten().is_some() {
                 return map(&raw);
             }
@@ -302,7 +302,7 @@ fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
     let compressed = regular_file::read_at_most(gz, MAX_DECOMPRESSED_LEN, "gzip data file")?;
     let digest = download::sha256_hex(&compressed);
     if let Some(cache) = cache {
-        let raw = cache.join(format!("{name}-{}", &digest[..16]));
+        let raw = cached_copy(&cache, name, &digest);
         if !raw.exists() {
             let made = fs::create_dir_all(&cache)
                 .map_err(anyhow::Error::from)
@@ -326,6 +326,12 @@ fn decompress_once(gz: &Path, name: &str, kind: IdxKind) -> Result<Bytes> {
         return map(&raw);
     }
     gunzip_to_vec(gz, kind)
+}
+
+/// Where the cache keeps the decompressed `name` of the `.gz` whose
+/// SHA-256 is `digest`.
+fn cached_copy(cache: &Path, name: &str, digest: &str) -> PathBuf {
+    cache.join(format!("{name}-{}", &digest[..16]))
 }
 
 /// What tells that a file's bytes have not changed without reading them,
