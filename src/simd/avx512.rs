@@ -39,7 +39,7 @@ impl Avx512 {
 /// AVX-512VL adds no instruction the kernels name, but without it
 /// registers 16-31 cannot be zeroed or moved at 128/256 bits, and LLVM then
 /// keeps accumulators that start at zero on the stack: a 4 x 5 block of the
-/// forward GEMM lost a third of its speed. Every CPU with AVX-512 for
+/// forward GEMM lost a quarter to a third of its speed. Every CPU with AVX-512 for
 /// general use (Intel since Skylake-SP, AMD since Zen 4) has VL.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 fn run_avx512<K: Kernel>(token: Avx512, kernel: K) -> K::Output {
