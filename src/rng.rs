@@ -179,10 +179,10 @@ mod tests {
 
     /// The streams are the published algorithms': these values come from
     /// a separate implementation of SplitMix64 seeding, xoshiro256++,
-    /// Lemire's method and Fisher-Yates (Python, from the papers' code);
-    /// the first four of seed 0 are also `rand_xoshiro`'s
-    /// `Xoshiro256PlusPlus::seed_from_u64(0)`. Every seeded result of the
-    /// crate (initial weights, epoch orders, the golden files) rests on them.
+    /// Lemire's method and Fisher-Yates (written in Python from the
+    /// published algorithms).
+    /// A training run's initial weights and epoch order come from them, so
+    /// a seed's results stay the same only while they do.
     #[test]
     fn streams_are_the_published_algorithms() {
         let mut rng = Rng::seed_from_u64(0);
