@@ -202,4 +202,15 @@ mod tests {
         assert_eq!(argmax(&[f32::NAN, 0.7, 0.1]), 1);
         assert_eq!(argmax(&[-1.0]), 0);
     }
+
+    #[test]
+    fn public_row_is_the_softmax_of_the_row() {
+        // exp(0) : exp(ln 3) = 1 : 3.
+        let mut row = [0.0f32, libm::logf(3.0)];
+        softmax_row(&mut row);
+        assert!(
+            (row[0] - 0.25).abs() < 1e-7 && (row[1] - 0.75).abs() < 1e-7,
+            "{row:?}"
+        );
+    }
 }

@@ -701,4 +701,86 @@ pub(crate) mod tests {
             }
         }
     }
+
+    #[test]
+    fn errors_and_names_read_as_one_line() {
+        assert_eq!(
+            std::format!("{}", Unavailable(Isa::Avx512)),
+            "this CPU cannot run the avx512 level (x86_64 with AVX-512F and AVX-512VL needed)"
+        );
+        assert_eq!(
+            std::format!("{}", Unavailable(Isa::Avx2)),
+            "this CPU cannot run the avx2 level (x86_64 with AVX2 and FMA needed)"
+        );
+        assert_eq!(
+            std::format!("{}", Unavailable(Isa::Baseline)),
+            "this CPU cannot run the baseline level (nothing beyond the target's baseline needed)"
+        );
+        assert_eq!(
+            std::format!("{UnknownIsa}"),
+            "expected one of auto, avx512, avx2, baseline"
+        );
+        let names: Vec<std::string::String> =
+            Isa::ALL.iter().map(|isa| std::format!("{isa}")).collect();
+        assert_eq!(names, ["avx512", "avx2", "baseline"]);
+        assert_eq!(Isa::from_name("portable"), Ok(Some(Isa::Baseline)));
+    }
+
+    /// The levels this CPU has are the ones its feature flags say, and the
+    /// best of them is the one chosen.
+    #[test]
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    fn the_available_levels_are_the_cpus_features() {
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx512 = avx2
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl");
+        assert_eq!(Isa::Avx2.is_available(), avx2);
+        assert_eq!(Isa::Avx512.is_available(), avx512);
+        let best = if avx512 {
+            Isa::Avx512
+        } else if avx2 {
+            Isa::Avx2
+        } else {
+            Isa::Baseline
+        };
+        assert_eq!(Isa::best_available(), best);
+        for isa in Isa::ALL {
+            assert_eq!(
+                isa.check(),
+                if isa.is_available() {
+                    Ok(isa)
+                } else {
+                    Err(Unavailable(isa))
+                }
+            );
+        }
+        // Unforced, the level the kernels run at is the best one, and it
+        // stays so (it is cached after the first call).
+        if forced().is_none() {
+            for _ in 0..3 {
+                assert_eq!(Isa::current(), best);
+            }
+        }
+    }
+
+    /// `fma_peak`'s value: each of the 12 chains of every lane runs
+    /// `x <- 0.999 x + 0.001` from 0, `steps` times.
+    #[test]
+    fn fma_peak_returns_the_sum_of_its_chains() {
+        for isa in available() {
+            for steps in [0usize, 1, 2, 100] {
+                let mut x = 0.0f32;
+                for _ in 0..steps {
+                    x = x.mul_add(0.999, 1e-3);
+                }
+                let want = x * (PEAK_CHAINS * isa.lanes()) as f32;
+                let got = fma_peak(isa, steps);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want + f32::MIN_POSITIVE,
+                    "{isa} steps={steps}: {got} vs {want}"
+                );
+            }
+        }
+    }
 }
