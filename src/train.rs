@@ -643,6 +643,25 @@ struct EpochPlan<'a> {
     softmax: Softmax,
 }
 
+/// The gradients of thread `thread`'s shards of batch `b`, one into each of
+/// `outs` (as many as the thread has shards).
+#[inline(always)]
+fn shard_gradients<S: Simd>(
+    s: S,
+    plan: &EpochPlan<'_>,
+    pixels: &PixelModel,
+    b: usize,
+    thread: usize,
+    scratch: &mut Scratch,
+    outs: &mut [ShardGradient],
+) {
+    let layout = &plan.layout;
+    for (shard, out) in layout.shards_of(thread).zip(outs) {
+        let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
+        shard_gradient(s, plan, pixels, rows, next, scratch, out);
+    }
+}
+
 /// One batch on one thread, top to bottom: the thread's shards' gradients,
 /// their sum with every other thread's, and the step. Returns the batch's
 /// summed loss, or `None` when another thread asked to stop.
@@ -663,31 +682,21 @@ fn batch_step<S: Simd, const IN: usize, M: InputMap<IN>>(
         shards,
         scratch,
     } = replica;
-    let mine = layout.shards_of(thread);
     let Some(meeting) = meeting else {
         // One thread: it computes every shard and sums them itself.
-        for (shard, out) in mine.zip(shards.iter_mut()) {
-            let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
-            shard_gradient(s, plan, &model.pixels, rows, next, scratch, out);
-        }
+        shard_gradients(s, plan, &model.pixels, b, thread, scratch, shards);
         let parts: Vec<&ShardGradient> = shards.iter().collect();
         return Some(model.step::<S, IN, M>(s, &parts, n, lr));
     };
     {
         let mut sum = meeting.sums[b % 2][thread].write().unwrap();
-        if mine.len() == 1 {
+        if layout.shards_of(thread).len() == 1 {
             // The sum of one shard is that shard: computed in place, not
             // copied there.
-            let (rows, next) = (
-                layout.rows(b, mine.start),
-                layout.next_rows(b, mine.start, thread),
-            );
-            shard_gradient(s, plan, &model.pixels, rows, next, scratch, &mut sum);
+            let sum = core::slice::from_mut(&mut *sum);
+            shard_gradients(s, plan, &model.pixels, b, thread, scratch, sum);
         } else {
-            for (shard, out) in mine.clone().zip(shards.iter_mut()) {
-                let (rows, next) = (layout.rows(b, shard), layout.next_rows(b, shard, thread));
-                shard_gradient(s, plan, &model.pixels, rows, next, scratch, out);
-            }
+            shard_gradients(s, plan, &model.pixels, b, thread, scratch, shards);
             let parts: Vec<&ShardGradient> = shards.iter().collect();
             tree_sum_shards(&parts, &mut sum);
         }
