@@ -10,9 +10,9 @@ use softreg::Isa;
 fn set_current_overrides_softreg_isa_in_every_thread() {
     let available: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_available()).collect();
     let best = Isa::best_available();
-    // wasm32-wasip1 cannot start threads: there the level is checked on
-    // this one only.
-    let threads = !cfg!(target_family = "wasm");
+    // Where threads cannot be started (wasm without atomics, as
+    // `softreg::train` judges it), the level is checked on this one only.
+    let threads = !cfg!(all(target_family = "wasm", not(target_feature = "atomics")));
     let current_elsewhere = || {
         if threads {
             std::thread::spawn(Isa::current).join().unwrap()
