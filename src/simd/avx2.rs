@@ -118,6 +118,37 @@ impl Vector for F32x8 {
         unsafe { reduce_add_m256(self.0) }
     }
 
+    /// [`Vector::reduce_add`]'s steps on four vectors side by side: upper
+    /// halves onto lower halves for two vectors in one register, then
+    /// lanes `l + 2` onto `l` for all four, then `l + 1` onto `l`.
+    #[inline(always)]
+    fn reduce_add4(v: [Self; 4]) -> [f32; 4] {
+        // SAFETY: see the module's invariant.
+        unsafe {
+            let [a, b, c, d] = [v[0].0, v[1].0, v[2].0, v[3].0];
+            // [a_lo + a_hi, b_lo + b_hi], and the same for c and d.
+            let ab = _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(a, b),
+                _mm256_permute2f128_ps::<0x31>(a, b),
+            );
+            let cd = _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(c, d),
+                _mm256_permute2f128_ps::<0x31>(c, d),
+            );
+            // Lanes i + 2 onto i: a's and c's pairs in the low half, b's
+            // and d's in the high one; then 1 onto 0 within each pair.
+            let pairs = _mm256_add_ps(
+                _mm256_shuffle_ps::<0b01_00_01_00>(ab, cd),
+                _mm256_shuffle_ps::<0b11_10_11_10>(ab, cd),
+            );
+            let sums = _mm256_add_ps(pairs, _mm256_movehdup_ps(pairs));
+            let firsts = _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 2, 6, 0, 0, 0, 0));
+            let mut out = [0.0f32; 4];
+            _mm_storeu_ps(out.as_mut_ptr(), _mm256_castps256_ps128(firsts));
+            out
+        }
+    }
+
     #[inline(always)]
     fn store(self, out: &mut [f32]) {
         let out = &mut out[..8];

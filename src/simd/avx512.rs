@@ -130,6 +130,43 @@ impl Vector for F32x16 {
         }
     }
 
+    /// [`Vector::reduce_add`]'s steps on four vectors side by side: 128-bit
+    /// lanes `l + 2` onto `l` for two vectors in one register, then `l + 1`
+    /// onto `l` for all four, leaving each vector's four partial sums in a
+    /// lane of its own; then the last two steps within every lane at once.
+    #[inline(always)]
+    fn reduce_add4(v: [Self; 4]) -> [f32; 4] {
+        // SAFETY: see the module's invariant.
+        unsafe {
+            let [a, b, c, d] = [v[0].0, v[1].0, v[2].0, v[3].0];
+            // Lanes i + 8 onto lanes i: [a0+a2, a1+a3, b0+b2, b1+b3] in
+            // 128-bit lanes, and the same for c and d.
+            let ab = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b),
+                _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b),
+            );
+            let cd = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0b01_00_01_00>(c, d),
+                _mm512_shuffle_f32x4::<0b11_10_11_10>(c, d),
+            );
+            // Lanes i + 4 onto lanes i: one 128-bit lane per vector.
+            let quads = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0b10_00_10_00>(ab, cd),
+                _mm512_shuffle_f32x4::<0b11_01_11_01>(ab, cd),
+            );
+            // Within each 128-bit lane, i + 2 onto i, then 1 onto 0.
+            let pairs = _mm512_add_ps(quads, _mm512_permute_ps::<0b01_00_11_10>(quads));
+            let sums = _mm512_add_ps(pairs, _mm512_movehdup_ps(pairs));
+            let firsts = _mm512_permutexvar_ps(
+                _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+                sums,
+            );
+            let mut out = [0.0f32; 4];
+            _mm_storeu_ps(out.as_mut_ptr(), _mm512_castps512_ps128(firsts));
+            out
+        }
+    }
+
     #[inline(always)]
     fn store(self, out: &mut [f32]) {
         let out = &mut out[..16];

@@ -361,6 +361,20 @@ pub(crate) trait Vector:
     fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
     /// The sum of the lanes, always in the same order.
     fn reduce_add(self) -> f32;
+    /// The lane sums of four vectors, each exactly [`Vector::reduce_add`]'s
+    /// (the same additions in the same order), for kernels that finish
+    /// many dot products at once: the x86 levels interleave the four so
+    /// that each shuffle and add serves several, about half the work of
+    /// four separate sums.
+    #[inline(always)]
+    fn reduce_add4(v: [Self; 4]) -> [f32; 4] {
+        [
+            v[0].reduce_add(),
+            v[1].reduce_add(),
+            v[2].reduce_add(),
+            v[3].reduce_add(),
+        ]
+    }
     /// Writes the lanes to the first `LANES` values of `out`.
     ///
     /// # Panics
@@ -644,6 +658,8 @@ pub(crate) mod tests {
             let picked = lanes(S::Vector::select(va.le(va), va, vb), &mut out);
             assert_eq!(picked, a);
             assert_eq!(va.reduce_add(), a.iter().sum::<f32>());
+            let four = S::Vector::reduce_add4([va, vb, va * vb, va - vb]);
+            assert_eq!(four, [va, vb, va * vb, va - vb].map(|v| v.reduce_add()));
             assert_eq!(va.reduce_max(), a.iter().copied().fold(f32::MIN, f32::max));
             let widened = lanes(s.load_u8(&bytes), &mut out);
             assert_eq!(
@@ -679,6 +695,30 @@ pub(crate) mod tests {
                 let (m, e) = v.pow2i().mul_add(s.splat(1.75), s.zero()).frexp();
                 assert!(lanes(m, &mut out).iter().all(|&m| m == 1.75));
                 assert_eq!(&lanes(e, &mut out)[..chunk.len()], chunk);
+            }
+        }
+    }
+
+    level_test! {
+        /// Bit for bit, so that a kernel may finish its dot products either
+        /// way: random vectors of mixed magnitudes (where the order of the
+        /// additions shows).
+        fn reduce_add4_is_four_reduce_adds<S>(s) {
+            let mut rng = crate::Rng::seed_from_u64(4);
+            let mut lanes = [0.0f32; MAX_LANES];
+            for _ in 0..500 {
+                let mut v = [s.zero(); 4];
+                for v in &mut v {
+                    for x in &mut lanes[..S::LANES] {
+                        *x = rng.normal() * libm::exp2f((rng.below(40) as f32) - 20.0);
+                    }
+                    *v = s.load(&lanes);
+                }
+                let got = S::Vector::reduce_add4(v);
+                for (k, (got, v)) in got.into_iter().zip(v).enumerate() {
+                    let want = v.reduce_add();
+                    assert_eq!(got.to_bits(), want.to_bits(), "vector {k}: {got} against {want}");
+                }
             }
         }
     }
