@@ -155,11 +155,15 @@ impl<T: Element, X: Rows<T, IN> + ?Sized, const IN: usize, const OUT: usize, con
 /// classes that share each load.
 ///
 /// The shapes keep a block's accumulators, its row vectors and one weight
-/// vector in registers: with AVX-512's 32 registers 4 x 5 (20 accumulators,
-/// 9 loads per 20 FMAs; it needs the AVX-512VL the level is compiled with,
-/// see `simd::avx512`); AVX2 has 16 registers, so 2 x 5 (13 in use); the
-/// baseline 4 x 5.
-/// Classes past the last full block (`OUT % 5`) go one at a time.
+/// vector in registers: with AVX-512's 32 registers 4 x 5 for `f32` rows
+/// (20 accumulators, 9 loads per 20 FMAs; it needs the AVX-512VL the level
+/// is compiled with, see `simd::avx512`), and 2 x 10 for `u8` rows (23 in
+/// use), whose pixels each take two micro-ops on the FMAs' ports to widen:
+/// all ten classes in one block widen each pixel once rather than twice.
+/// AVX2 has 16 registers, so 2 x 5 (13 in use); the baseline 4 x 5.
+/// Classes past the last full block (`OUT % J`) go one at a time. The
+/// shape decides only which dot products are computed side by side, not
+/// their arithmetic: every shape gives the same bits.
 #[inline(always)]
 pub(crate) fn logits_with<
     S: Simd,
@@ -179,6 +183,9 @@ pub(crate) fn logits_with<
     // level's shape is named here.
     match S::ISA {
         Isa::Avx2 => logits_blocked::<S, T, X, 2, 5, IN, OUT>(s, x, w, b, scale, logits),
+        Isa::Avx512 if T::WIDENED => {
+            logits_blocked::<S, T, X, 2, 10, IN, OUT>(s, x, w, b, scale, logits)
+        }
         Isa::Avx512 => logits_blocked::<S, T, X, 4, 5, IN, OUT>(s, x, w, b, scale, logits),
         Isa::Baseline => logits_blocked::<S, T, X, 4, 5, IN, OUT>(s, x, w, b, scale, logits),
     }
@@ -723,6 +730,55 @@ mod tests {
             check_picked::<S, 17, 3>(s, &mut rng);
             check_picked::<S, 33, 10>(s, &mut rng);
             check_picked::<S, 784, 10>(s, &mut rng);
+        }
+    }
+
+    /// `logits_blocked` with block shape `R x J`.
+    fn logits_shaped<
+        S: Simd,
+        T: Element,
+        const R: usize,
+        const J: usize,
+        const IN: usize,
+        const OUT: usize,
+    >(
+        s: S,
+        x: &[[T; IN]],
+        w: &[[f32; IN]; OUT],
+        b: &[f32; OUT],
+    ) -> [[f32; OUT]; MAX_ROWS] {
+        let mut out = [[0.0; OUT]; MAX_ROWS];
+        logits_blocked::<S, T, _, R, J, IN, OUT>(s, x, w, b, 0.5, &mut out[..x.len()]);
+        out
+    }
+
+    fn check_shapes_agree<S: Simd, const IN: usize, const OUT: usize>(s: S, rng: &mut Rng) {
+        let x = random_rows::<IN>(rng, 1.0);
+        let p = random_pixels::<IN>(rng);
+        let w_rows = random_rows::<IN>(rng, 0.5);
+        let w: [[f32; IN]; OUT] = array::from_fn(|j| w_rows[j % MAX_ROWS]);
+        let b: [f32; OUT] = array::from_fn(|j| j as f32 - 3.5);
+        for rows in ROW_COUNTS {
+            let (x, p) = (&x[..rows], &p[..rows]);
+            let one = logits_shaped::<S, f32, 1, 1, IN, OUT>(s, x, &w, &b);
+            assert_eq!(one, logits_shaped::<S, f32, 4, 5, IN, OUT>(s, x, &w, &b));
+            assert_eq!(one, logits_shaped::<S, f32, 2, 10, IN, OUT>(s, x, &w, &b));
+            let one = logits_shaped::<S, u8, 1, 1, IN, OUT>(s, p, &w, &b);
+            assert_eq!(one, logits_shaped::<S, u8, 4, 5, IN, OUT>(s, p, &w, &b));
+            assert_eq!(one, logits_shaped::<S, u8, 2, 10, IN, OUT>(s, p, &w, &b));
+            assert_eq!(one, logits_shaped::<S, u8, 2, 5, IN, OUT>(s, p, &w, &b));
+        }
+    }
+
+    level_test! {
+        /// The block shape only groups the dot products: each is the same
+        /// sum in the same order, so every level's shapes give the same
+        /// bits, and a level's shape can be tuned without changing a run.
+        fn block_shapes_give_the_same_bits<S>(s) {
+            let mut rng = Rng::seed_from_u64(42);
+            check_shapes_agree::<S, 33, 10>(s, &mut rng);
+            check_shapes_agree::<S, 79, 11>(s, &mut rng);
+            check_shapes_agree::<S, 784, 10>(s, &mut rng);
         }
     }
 
