@@ -133,6 +133,18 @@ mod tests {
     }
 
     #[test]
+    fn public_row_sum_is_the_sum_of_the_row() {
+        // 1 + 2 + ... + 33 = 561, exact in f32 in any order: full vectors
+        // and a tail at every level.
+        let mut row = [0.0f32; 33];
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = (i + 1) as f32;
+        }
+        assert_eq!(row_sum(&row), 561.0);
+        assert_eq!(row_sum(&[1.0, 2.0, 3.0]), 6.0);
+    }
+
+    #[test]
     fn nan_propagates() {
         let x = [[1.0, f32::NAN, 3.0], [4.0, 5.0, 6.0]];
         let s = sum_axis0(&x);
