@@ -658,8 +658,6 @@ pub(crate) mod tests {
             let picked = lanes(S::Vector::select(va.le(va), va, vb), &mut out);
             assert_eq!(picked, a);
             assert_eq!(va.reduce_add(), a.iter().sum::<f32>());
-            let four = S::Vector::reduce_add4([va, vb, va * vb, va - vb]);
-            assert_eq!(four, [va, vb, va * vb, va - vb].map(|v| v.reduce_add()));
             assert_eq!(va.reduce_max(), a.iter().copied().fold(f32::MIN, f32::max));
             let widened = lanes(s.load_u8(&bytes), &mut out);
             assert_eq!(
