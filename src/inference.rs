@@ -215,8 +215,8 @@ impl<'a, const IN: usize, const OUT: usize> Classifier<'a, IN, OUT> {
         }
     }
 
-    /// Fills `chunk` with inputs `16 c .. 16 c + 16` of the model (zero past
-    /// `IN`).
+    /// Fills `chunk` with inputs `16 c .. 16 c + 16` of the model: pixels
+    /// over 255, resized to 32x32 on the way when the model takes 1024 inputs.
     #[inline]
     fn input_chunk(
         &self,
@@ -236,13 +236,11 @@ impl<'a, const IN: usize, const OUT: usize> Classifier<'a, IN, OUT> {
                 *v = t + (b - t) * ty.frac;
             }
         } else {
-            for (l, v) in chunk.iter_mut().enumerate() {
-                let k = c * LANES + l;
-                *v = if k < IN {
-                    f32::from(image[k]) / 255.0
-                } else {
-                    0.0
-                };
+            // `from_weights` checked `IN == PIXELS`: 784 inputs are 49 whole
+            // chunks, so a chunk never runs past the image.
+            let pixels = &image[c * LANES..][..LANES];
+            for (v, &p) in chunk.iter_mut().zip(pixels) {
+                *v = f32::from(p) / 255.0;
             }
         }
     }
@@ -252,6 +250,7 @@ const _: () = assert!(
     RESIZED_SIDE.is_multiple_of(LANES),
     "a chunk lies in one output row"
 );
+const _: () = assert!(PIXELS.is_multiple_of(LANES), "a chunk lies in the image");
 
 /// The two source rows one output row of the 32x32 resize blends, each
 /// interpolated along x, kept from one output row to the next (rows
