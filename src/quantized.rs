@@ -235,6 +235,14 @@ mod tests {
     struct Aligned<const N: usize>([u8; N]);
 
     #[test]
+    fn max_inputs_is_the_largest_count_whose_dots_fit_an_i32() {
+        let worst_term = i64::from(Q_MAX) * i64::from(u8::MAX);
+        let fits = |inputs: usize| inputs as i64 * worst_term <= i64::from(i32::MAX);
+        assert!(fits(MAX_INPUTS));
+        assert!(!fits(MAX_INPUTS + 1));
+    }
+
+    #[test]
     fn simd_and_scalar_dots_are_identical() {
         let mut rng = Rng::seed_from_u64(70);
         fn check<const N: usize>(rng: &mut Rng) {
