@@ -1464,7 +1464,9 @@ mod tests {
                 ControlFlow::Continue(())
             })
             .unwrap();
-        let mut stepped = Trainer::<1024, Resized>::new(model, sgd, execution(4, 1)).unwrap();
+        // A trainer set for two threads: its steps still run on the caller's
+        // thread alone, over all four shards.
+        let mut stepped = Trainer::<1024, Resized>::new(model, sgd, execution(4, 2)).unwrap();
         let mut epoch = stepped.begin_epoch(examples(&tr), &order);
         let mut step_losses = Vec::new();
         while let Some(step) = epoch.step() {
@@ -1498,8 +1500,9 @@ mod tests {
             .unwrap();
         // Two steps at a time, with an evaluation (which must not disturb
         // the model in training) between the pieces.
+        // Set for two threads: the pieces still run on this thread alone.
         let mut pieces =
-            Trainer::<1024, Resized>::new(model.clone(), sgd, execution(2, 1)).unwrap();
+            Trainer::<1024, Resized>::new(model.clone(), sgd, execution(2, 2)).unwrap();
         let mut step_losses = Vec::new();
         let mut progress = pieces.begin_epoch(examples(&tr), &order).suspend();
         let mean_in_pieces = loop {
