@@ -1,7 +1,7 @@
 //! The barrier the training threads meet at once a batch (feature `std`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A barrier that spins for a short while before sleeping. The threads meet
@@ -13,11 +13,16 @@ use std::time::{Duration, Instant};
 /// until the scheduler gives it back. So the waiter spins for [`SPIN_FOR`],
 /// then sleeps on a condition variable (`docs/performance.md` has the
 /// measurements).
+///
+/// A thread that panics poisons it (see [`PoisonOnPanic`]): the others then
+/// panic at their next wait instead of waiting for ever for it, and
+/// `thread::scope` hands the panic on to the caller.
 pub(crate) struct SpinBarrier {
     threads: usize,
     arrived: AtomicUsize,
     generation: AtomicUsize,
     sleepers: AtomicUsize,
+    poisoned: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -27,6 +32,8 @@ pub(crate) struct SpinBarrier {
 /// (milliseconds).
 const SPIN_FOR: Duration = Duration::from_micros(50);
 
+const POISONED: &str = "another training thread panicked";
+
 impl SpinBarrier {
     pub(crate) fn new(threads: usize) -> Self {
         SpinBarrier {
@@ -34,11 +41,16 @@ impl SpinBarrier {
             arrived: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(false),
             lock: Mutex::new(()),
             wake: Condvar::new(),
         }
     }
 
+    /// Waits until every thread has arrived.
+    ///
+    /// # Panics
+    /// If the barrier is poisoned: a thread panicked, and will never arrive.
     pub(crate) fn wait(&self) {
         let generation = self.generation.load(Ordering::SeqCst);
         if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
@@ -51,7 +63,7 @@ impl SpinBarrier {
             // sleep, or we see it and wake it. Taking the lock first means
             // it is inside `wait`, not between its check and its sleep.
             if self.sleepers.load(Ordering::SeqCst) > 0 {
-                let _guard = self.lock.lock().unwrap();
+                let _guard = self.lock();
                 self.wake.notify_all();
             }
             return;
@@ -60,16 +72,57 @@ impl SpinBarrier {
         let mut spins = 0u32;
         while self.generation.load(Ordering::Acquire) == generation {
             spins += 1;
-            if spins.is_multiple_of(64) && start.elapsed() > SPIN_FOR {
-                let mut guard = self.lock.lock().unwrap();
-                self.sleepers.fetch_add(1, Ordering::SeqCst);
-                while self.generation.load(Ordering::SeqCst) == generation {
-                    guard = self.wake.wait(guard).unwrap();
+            if spins.is_multiple_of(64) {
+                self.panic_if_poisoned();
+                if start.elapsed() > SPIN_FOR {
+                    let mut guard = self.lock();
+                    self.sleepers.fetch_add(1, Ordering::SeqCst);
+                    while self.generation.load(Ordering::SeqCst) == generation {
+                        // Checked under the lock, which `poison` takes
+                        // before it wakes the sleepers: none misses it.
+                        if self.poisoned.load(Ordering::SeqCst) {
+                            drop(guard);
+                            panic!("{POISONED}");
+                        }
+                        guard = self
+                            .wake
+                            .wait(guard)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                    self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                    return;
                 }
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
-                return;
             }
             std::hint::spin_loop();
+        }
+    }
+
+    /// Tells every waiter, now and later, that a thread will never arrive.
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::SeqCst);
+        let _guard = self.lock();
+        self.wake.notify_all();
+    }
+
+    fn panic_if_poisoned(&self) {
+        assert!(!self.poisoned.load(Ordering::SeqCst), "{POISONED}");
+    }
+
+    /// The sleepers' lock. It guards no data, so a panic while it was held
+    /// (there is none) could leave nothing inconsistent.
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Held by each thread that meets at a [`SpinBarrier`]: if the thread
+/// panics, dropping it on the way out poisons the barrier.
+pub(crate) struct PoisonOnPanic<'a>(pub(crate) &'a SpinBarrier);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison();
         }
     }
 }
@@ -98,6 +151,42 @@ mod tests {
                     });
                 }
             });
+        }
+    }
+
+    /// A thread that panics makes the others panic at the barrier, spinning
+    /// or asleep, instead of leaving them waiting for it for ever; the scope
+    /// then hands the panic on. Run on a watchdog thread, so that a hang
+    /// fails the test with a message rather than stalling the suite.
+    #[test]
+    fn a_panicking_thread_poisons_the_barrier() {
+        for (threads, late) in [(2, Duration::ZERO), (3, Duration::from_millis(20))] {
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let barrier = SpinBarrier::new(threads);
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    std::thread::scope(|scope| {
+                        for t in 0..threads {
+                            let barrier = &barrier;
+                            scope.spawn(move || {
+                                let _poison = PoisonOnPanic(barrier);
+                                barrier.wait();
+                                if t == 0 {
+                                    // Late enough that the others sleep.
+                                    std::thread::sleep(late);
+                                    panic!("thread 0 fails");
+                                }
+                                barrier.wait();
+                            });
+                        }
+                    });
+                }));
+                done.send(outcome.is_err()).unwrap();
+            });
+            let panicked = finished
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the other threads still wait for the one that panicked");
+            assert!(panicked);
         }
     }
 }

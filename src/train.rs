@@ -36,7 +36,7 @@
 //! numerics (a different tree rounds differently); the thread count and the
 //! SIMD level's choice of thread are not.
 
-use crate::barrier::SpinBarrier;
+use crate::barrier::{PoisonOnPanic, SpinBarrier};
 use crate::fashion_mnist::{Examples, InputMap, CLASSES, PIXELS};
 use crate::kernels::{cross_entropy, matmul, naive_softmax, sum, Picked, Rows};
 use crate::model::{Evaluation, SoftmaxRegression};
@@ -912,10 +912,15 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             let meeting = &meeting;
             let (first, rest) = self.replicas.split_first_mut().unwrap();
             thread::scope(|scope| {
+                // Whichever thread panics, before its first batch or in one,
+                // must not leave the others waiting for it at the barrier
+                // (and the scope waiting for them).
+                let _poison = PoisonOnPanic(&meeting.barrier);
                 for (t, replica) in rest.iter_mut().enumerate() {
                     replica.prepare(&layout, isa);
                     let replica = &mut **replica;
                     scope.spawn(move || {
+                        let _poison = PoisonOnPanic(&meeting.barrier);
                         isa.dispatch(ThreadShare::<IN, M, _> {
                             replica,
                             plan,
