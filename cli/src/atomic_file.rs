@@ -69,10 +69,7 @@ pub fn is_temporary_name(name: &str) -> bool {
 /// Removes the temporary files of `path` that no live process holds: those
 /// of runs that were killed before they could clean up. Best effort.
 pub fn remove_stale_temporaries(path: &Path) {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = directory_of(path);
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let prefix = format!(".{name}.tmp-");
     let Ok(entries) = fs::read_dir(dir) else {
@@ -84,6 +81,15 @@ pub fn remove_stale_temporaries(path: &Path) {
         if file_name.starts_with(&prefix) && is_temporary_name(&file_name) {
             remove_if_stale(&entry.path());
         }
+    }
+}
+
+/// The directory `path` is in: `.` for a bare file name, whose parent is
+/// the empty path (which `read_dir` refuses).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
 }
 
@@ -155,7 +161,54 @@ mod tests {
         write_atomically(&path, |out| Ok(out.write_all(b"whole")?)).unwrap();
         assert!(!stale.exists(), "a stale temporary file was kept");
         assert!(live.exists(), "a live run's temporary file was removed");
-        assert!(is_temporary_name(".out.tmp-12") && !is_temporary_name("out.tmp-12"));
+    }
+
+    /// Only `.NAME.tmp-DIGITS` is a temporary file: anything else, however
+    /// alike, may be the user's.
+    #[test]
+    fn temporary_names_are_exactly_dot_name_tmp_pid() {
+        assert!(is_temporary_name(".out.tmp-12"));
+        assert!(is_temporary_name(".model.softreg.tmp-4242"));
+        for name in [
+            "out.tmp-12",
+            ".out.tmp-",
+            ".out.tmp-12a",
+            ".out.tmp-x",
+            ".out",
+        ] {
+            assert!(!is_temporary_name(name), "{name}");
+        }
+    }
+
+    /// The clean-up looks only at `path`'s own temporaries: not at another
+    /// output's (that run may still want it), nor at a user's file that
+    /// merely starts like one.
+    #[test]
+    fn only_the_outputs_own_stale_temporaries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".out.tmp-999999");
+        let another_outputs = dir.path().join(".other.tmp-999999");
+        let users = dir.path().join(".out.tmp-notes");
+        for file in [&stale, &another_outputs, &users] {
+            fs::write(file, b"x").unwrap();
+        }
+        remove_stale_temporaries(&dir.path().join("out"));
+        assert!(!stale.exists(), "its stale temporary was kept");
+        assert!(
+            another_outputs.exists(),
+            "another output's temporary was removed"
+        );
+        assert!(users.exists(), "a file of the user's was removed");
+    }
+
+    #[test]
+    fn a_bare_file_name_is_in_the_current_directory() {
+        assert_eq!(directory_of(Path::new("model.softreg")), Path::new("."));
+        assert_eq!(
+            directory_of(Path::new("run/model.softreg")),
+            Path::new("run")
+        );
+        assert_eq!(directory_of(Path::new("/model.softreg")), Path::new("/"));
     }
 
     #[test]

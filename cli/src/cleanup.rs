@@ -160,3 +160,36 @@ pub fn remove_empty(dirs: &[PathBuf]) {
         let _ = fs::remove_dir(d);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory that cannot be made is an error, not a success with the
+    /// directory missing (`/sys` refuses new entries, even to root).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_directory_that_cannot_be_made_is_an_error() {
+        if !Path::new("/sys").is_dir() {
+            return;
+        }
+        let err = create_parents(Path::new("/sys/softreg-test/run"))
+            .err()
+            .expect("made a directory in /sys");
+        assert_ne!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        assert!(!Path::new("/sys/softreg-test").exists());
+    }
+
+    /// What exists is left alone; what is missing is made and reported, the
+    /// deepest first.
+    #[test]
+    fn missing_parents_are_made_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        let (made, _registrations) = create_parents(&deep).unwrap();
+        assert_eq!(made, [deep.clone(), dir.path().join("a")]);
+        assert!(deep.is_dir());
+        let (made, _registrations) = create_parents(&deep).unwrap();
+        assert!(made.is_empty());
+    }
+}

@@ -171,4 +171,41 @@ mod tests {
             .to_string();
         assert!(err.contains("200 bytes"), "{err}");
     }
+
+    /// A file of exactly the limit is read whole; one byte more is refused.
+    #[test]
+    fn the_limit_itself_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, [7u8; 100]).unwrap();
+        assert_eq!(read_at_most(&file, 100, "model file").unwrap(), [7u8; 100]);
+        let err = read_at_most(&file, 99, "model file")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is 100 bytes") && err.contains("(99 bytes)"),
+            "{err}"
+        );
+    }
+
+    /// A file that holds more than its size said when it was opened (here a
+    /// `/proc` file, which reports size 0) is refused, not cut short.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_larger_than_it_said_is_refused() {
+        let status = Path::new("/proc/self/status");
+        let err = read_at_most(status, 10, "model file")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("grew beyond 10 bytes"), "{err}");
+    }
+
+    #[test]
+    fn common_errors_are_in_plain_words() {
+        let said = |kind| describe(&io::Error::from(kind));
+        assert_eq!(said(io::ErrorKind::NotFound), "no such file or directory");
+        assert_eq!(said(io::ErrorKind::PermissionDenied), "permission denied");
+        #[cfg(unix)]
+        assert!(describe(&io::Error::from_raw_os_error(libc::ELOOP)).contains("symlink loop"));
+    }
 }

@@ -130,3 +130,37 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use softreg::quantized::quantize;
+    use softreg::Rng;
+
+    /// An int8 file is read as one, and has no `f32` parameters; an `f32`
+    /// file is not, and has them.
+    #[test]
+    fn an_int8_model_is_told_from_an_f32_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = SoftmaxRegression::<PIXELS, CLASSES>::new(&mut Rng::seed_from_u64(1), 0.01);
+        let (mut f32_bytes, mut int8_bytes) = (Vec::new(), Vec::new());
+        let append = |bytes: &mut Vec<u8>, chunk: &[u8]| {
+            bytes.extend_from_slice(chunk);
+            Ok::<(), ()>(())
+        };
+        model.write_file(28, |c| append(&mut f32_bytes, c)).unwrap();
+        quantize(&model.view())
+            .write_file(28, |c| append(&mut int8_bytes, c))
+            .unwrap();
+        let save = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            SavedModel::read(&path).unwrap()
+        };
+        let f32_file = save("f32.softreg", &f32_bytes);
+        let int8_file = save("int8.softreg", &int8_bytes);
+        assert!(!f32_file.is_int8() && int8_file.is_int8());
+        assert_eq!(*f32_file.f32_model::<PIXELS>().unwrap().unwrap(), model);
+        assert!(int8_file.f32_model::<PIXELS>().unwrap().is_none());
+    }
+}

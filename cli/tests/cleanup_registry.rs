@@ -2,7 +2,7 @@
 //! removes everything the process registered, so beside the library's unit
 //! tests (which register the files they write) it would remove theirs too.
 
-use softreg_cli::cleanup::{register, remove_all, Created};
+use softreg_cli::cleanup::{complete_all, register, remove_all, Created};
 use std::fs;
 
 #[test]
@@ -18,8 +18,26 @@ fn registered_things_are_removed_newest_first() {
     let done = dir.path().join("done");
     let r = register(Created::File(done.clone()));
     r.complete(|| fs::write(&done, b"whole").unwrap());
+    // Two completed together, one of them beside a registration left open.
+    let (both_a, both_b) = (dir.path().join("both-a"), dir.path().join("both-b"));
+    let pair = vec![
+        register(Created::File(both_a.clone())),
+        register(Created::File(both_b.clone())),
+    ];
+    let unfinished = dir.path().join("unfinished");
+    let _u = register(Created::File(unfinished.clone()));
+    fs::write(&unfinished, b"half").unwrap();
+    complete_all(pair, || {
+        fs::write(&both_a, b"whole").unwrap();
+        fs::write(&both_b, b"whole").unwrap();
+    });
     let removed = remove_all(false);
     assert!(removed.contains(&tree) && removed.contains(&parent));
-    assert!(!tree.exists() && !parent.exists());
+    assert!(removed.contains(&unfinished), "{removed:?}");
+    assert!(!tree.exists() && !parent.exists() && !unfinished.exists());
     assert!(done.exists(), "a completed file was removed");
+    assert!(
+        both_a.exists() && both_b.exists(),
+        "a file completed with complete_all was removed"
+    );
 }
