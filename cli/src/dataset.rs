@@ -526,6 +526,32 @@ mod tests {
     use flate2::write::GzEncoder;
     use flate2::Compression;
 
+    /// A read cut short by a signal (`EINTR`) is tried again; any other
+    /// read error is the input's, and a write error the output's.
+    #[test]
+    fn copy_retries_an_interrupted_read_and_tells_errors_apart() {
+        struct Flaky(Option<io::ErrorKind>, &'static [u8]);
+        impl Read for Flaky {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.take() {
+                    Some(kind) => Err(kind.into()),
+                    None => self.1.read(buf),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let interrupted = copy(
+            &mut Flaky(Some(io::ErrorKind::Interrupted), b"hello"),
+            &mut out,
+        );
+        assert!(matches!(interrupted, Ok(5)) && out == b"hello");
+        let corrupt = copy(&mut Flaky(Some(io::ErrorKind::InvalidData), b"x"), &mut out);
+        assert!(matches!(corrupt, Err(CopyError::Read(_))));
+        let mut full = io::Cursor::new([0u8; 2]);
+        let no_room = copy(&mut Flaky(None, b"hello"), &mut full);
+        assert!(matches!(no_room, Err(CopyError::Write(_))));
+    }
+
     fn labels_file(labels: &[u8]) -> Vec<u8> {
         let mut bytes = vec![0, 0, 8, 1];
         bytes.extend((labels.len() as u32).to_be_bytes());
