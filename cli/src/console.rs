@@ -44,8 +44,3 @@ pub fn err(line: &str) {
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "{line}").and_then(|()| stderr.flush());
 }
-
-/// Whether standard output was found to be a closed pipe.
-pub fn stdout_closed() -> bool {
-    STDOUT_CLOSED.load(Ordering::Relaxed)
-}

@@ -526,6 +526,52 @@ mod tests {
     use flate2::write::GzEncoder;
     use flate2::Compression;
 
+    /// A stamp names the digest only for the file it was written for, and
+    /// only as 64 hex digits (a cached copy's name is cut from it).
+    #[test]
+    fn a_stamp_is_believed_only_for_its_file_and_a_whole_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamp = dir.path().join("stamp");
+        let digest = "0123456789abcdef".repeat(4);
+        let said = |text: &str, identity: &str| {
+            fs::write(&stamp, text).unwrap();
+            stamped_digest(&stamp, identity)
+        };
+        let good = format!("1:2 100 7\n{digest}\n");
+        assert_eq!(said(&good, "1:2 100 7"), Some(digest.clone()));
+        assert_eq!(said(&good, "1:2 100 8"), None);
+        assert_eq!(said("1:2 100 7\n0123abcd\n", "1:2 100 7"), None);
+        let not_hex = format!("1:2 100 7\n{}\n", "g".repeat(64));
+        assert_eq!(said(&not_hex, "1:2 100 7"), None);
+    }
+
+    /// A decompressed copy is made read-only, so that it is mapped.
+    #[test]
+    fn a_decompressed_copy_is_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("raw");
+        fs::write(&copy, b"x").unwrap();
+        make_read_only(&copy);
+        assert!(fs::metadata(&copy).unwrap().permissions().readonly());
+    }
+
+    /// `read_up_to` also retries an interrupted read, and stops at the end.
+    #[test]
+    fn read_up_to_retries_an_interrupted_read() {
+        struct Interrupted(bool, &'static [u8]);
+        impl Read for Interrupted {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if std::mem::take(&mut self.0) {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                self.1.read(buf)
+            }
+        }
+        let mut buf = [0u8; 8];
+        let n = read_up_to(&mut Interrupted(true, b"hello"), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+    }
+
     /// A read cut short by a signal (`EINTR`) is tried again; any other
     /// read error is the input's, and a write error the output's.
     #[test]

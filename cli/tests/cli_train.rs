@@ -234,6 +234,44 @@ fn a_read_only_data_dir_decompresses_into_the_cache() {
     fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// With the data directory read-only, a cache that cannot be used (here
+/// `$XDG_CACHE_HOME` is a file) is said once and the data decompressed in
+/// memory; a damaged `.gz` is still the error, not a cache problem.
+#[test]
+fn an_unusable_cache_falls_back_to_memory_and_a_bad_gz_is_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let data = sb.gz_data_dir("ro");
+    fs::write(sb.path("cache"), b"not a directory").unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o555)).unwrap();
+    let run = train(&sb, &data, "a", &[]);
+    let fallbacks = run.stderr.matches("cannot use the cache").count();
+    assert_eq!(fallbacks, 4, "{}", run.stderr);
+
+    fs::remove_file(sb.path("cache")).unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+    let labels = data.join("t10k-labels-idx1-ubyte.gz");
+    fs::copy(fixture("broken/corrupt.gz"), &labels).unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o555)).unwrap();
+    let data_arg = data.to_str().unwrap();
+    let run = sb.softreg(&[
+        "train",
+        "--epochs",
+        "1",
+        "--data-dir",
+        data_arg,
+        "--out",
+        "b",
+    ]);
+    run.fails(1, &["t10k-labels-idx1-ubyte.gz", "not a valid gzip file"]);
+    assert!(
+        !run.stderr.contains("cannot use the cache"),
+        "{}",
+        run.stderr
+    );
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// The cached copy of an unchanged `.gz` is found from the file's identity
 /// (device, inode, length, modification time) without reading it, and a
 /// `.gz` that changed is read, hashed and decompressed again.
@@ -303,4 +341,24 @@ fn data_dir_from_the_environment() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `--version`: the version, the level `--isa auto` picks and every level
+/// this CPU runs (the baseline always).
+#[test]
+fn version_names_the_simd_levels() {
+    let sb = Sandbox::new();
+    let run = sb.softreg(&["--version"]);
+    run.ok();
+    let line = run.stdout.trim_end();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        line.starts_with(&format!("softreg {version} (SIMD: ")),
+        "{line}"
+    );
+    assert!(
+        line.contains("; this CPU runs ") && line.ends_with(')'),
+        "{line}"
+    );
+    assert!(line.contains("baseline"), "{line}");
 }
