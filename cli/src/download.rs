@@ -101,11 +101,20 @@ impl Timeouts {
     pub fn from_env() -> Timeouts {
         std::env::var("SOFTREG_NET_TIMEOUT")
             .ok()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(Timeouts::DEFAULT, |s| Timeouts {
-                connect: Duration::from_secs_f64(s),
-                idle: Duration::from_secs_f64(s),
+            .map_or(Timeouts::DEFAULT, |v| Timeouts::from_seconds(&v))
+    }
+
+    /// Both waits `seconds` long, if that is a positive number of seconds a
+    /// `Duration` can hold; else [`Timeouts::DEFAULT`].
+    fn from_seconds(seconds: &str) -> Timeouts {
+        seconds
+            .parse::<f64>()
+            .ok()
+            .filter(|s| *s > 0.0)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .map_or(Timeouts::DEFAULT, |wait| Timeouts {
+                connect: wait,
+                idle: wait,
             })
     }
 }
@@ -562,6 +571,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_setting_is_a_positive_finite_number_of_seconds() {
+        let idle = |v| Timeouts::from_seconds(v).idle;
+        assert_eq!(idle("0.25"), Duration::from_millis(250));
+        assert_eq!(idle("2"), Duration::from_secs(2));
+        for bad in ["0", "-1", "inf", "NaN", "1e300", "soon", ""] {
+            assert_eq!(idle(bad), Timeouts::DEFAULT.idle, "{bad}");
+        }
+    }
     use std::io::BufRead;
     use std::net::{TcpListener, TcpStream};
     use std::sync::mpsc;
