@@ -86,7 +86,7 @@ pub fn remove_stale_temporaries(path: &Path) {
 
 /// The directory `path` is in: `.` for a bare file name, whose parent is
 /// the empty path (which `read_dir` refuses).
-fn directory_of(path: &Path) -> &Path {
+pub(crate) fn directory_of(path: &Path) -> &Path {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

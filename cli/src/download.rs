@@ -173,10 +173,7 @@ pub fn fetch_verified(
         .into();
     let name = dest.file_name().unwrap_or_default().to_string_lossy();
     let part_path = dest.with_file_name(format!(".{name}.part"));
-    let dir = match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::atomic_file::directory_of(dest).to_path_buf();
 
     let mut part: Option<Part> = None;
     // A `.part` left by a run that was killed: resume it.
