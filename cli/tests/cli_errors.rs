@@ -17,6 +17,8 @@ fn nonsense_flags_are_usage_errors() {
         (&["--lr", "-0.1"], "--lr"),
         (&["--resize", "30"], "--resize"),
         (&["--threads", "0"], "--threads"),
+        (&["--sigma", "-0.01"], "--sigma"),
+        (&["--sigma", "inf"], "--sigma"),
         (&["--epochs", "ten"], "--epochs"),
         (&["--no-such-flag"], "--no-such-flag"),
         (&["predict", "--model", "m.softreg"], "IMAGE.png"),
