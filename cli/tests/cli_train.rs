@@ -362,3 +362,75 @@ fn version_names_the_simd_levels() {
     );
     assert!(line.contains("baseline"), "{line}");
 }
+
+/// `evaluate` on the int8 model of a trained one (as the firmware bundle
+/// quantises it) reports nearly the same figures, and the report adds up:
+/// every image counted once, every class's accuracy a fraction.
+#[test]
+fn an_int8_model_evaluates_like_its_f32_one() {
+    use softreg::{quantized, SoftmaxRegression};
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    train(&sb, &data, "run", &[]);
+    let mut model = Box::new(SoftmaxRegression::<1024, 10>::zeroed());
+    model
+        .load_file_bytes(&fs::read(sb.path("run/model.softreg")).unwrap())
+        .unwrap();
+    let mut int8 = Vec::new();
+    quantized::quantize(&model.view())
+        .write_file(32, |c| {
+            int8.extend_from_slice(c);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+    fs::write(sb.path("int8.softreg"), int8).unwrap();
+    let figures = |model: &str| {
+        let run = sb.softreg(&[
+            "evaluate",
+            "--model",
+            model,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]);
+        run.ok();
+        let value = |key: &str| -> f64 {
+            let line = run.stdout.lines().find(|l| l.starts_with(key)).unwrap();
+            line[key.len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!(
+            run.stdout.contains("validation images: 256"),
+            "{}",
+            run.stdout
+        );
+        let mut images = 0;
+        for line in run
+            .stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("class"))
+            .skip(1)
+        {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [.., acc, count] = fields[..] else { break };
+            let acc: f64 = acc.parse().unwrap();
+            assert!((0.0..=1.0).contains(&acc), "{line}");
+            images += count.parse::<u32>().unwrap();
+        }
+        assert_eq!(images, 256, "{}", run.stdout);
+        (value("loss:"), value("accuracy:"))
+    };
+    let (f32_loss, f32_acc) = figures(sb.path("run/model.softreg").to_str().unwrap());
+    let (int8_loss, int8_acc) = figures(sb.path("int8.softreg").to_str().unwrap());
+    assert!(
+        f32_loss > 0.0 && (int8_loss - f32_loss).abs() < 0.05,
+        "{int8_loss} vs {f32_loss}"
+    );
+    assert!(
+        (int8_acc - f32_acc).abs() <= 0.03,
+        "{int8_acc} vs {f32_acc}"
+    );
+}
