@@ -526,6 +526,18 @@ mod tests {
     use flate2::write::GzEncoder;
     use flate2::Compression;
 
+    /// A reader that fails once with the given error, then reads its bytes.
+    struct Flaky(Option<io::ErrorKind>, &'static [u8]);
+
+    impl Read for Flaky {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.take() {
+                Some(kind) => Err(kind.into()),
+                None => self.1.read(buf),
+            }
+        }
+    }
+
     /// A stamp names the digest only for the file it was written for, and
     /// only as 64 hex digits (a cached copy's name is cut from it).
     #[test]
@@ -558,17 +570,12 @@ mod tests {
     /// `read_up_to` also retries an interrupted read, and stops at the end.
     #[test]
     fn read_up_to_retries_an_interrupted_read() {
-        struct Interrupted(bool, &'static [u8]);
-        impl Read for Interrupted {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                if std::mem::take(&mut self.0) {
-                    return Err(io::ErrorKind::Interrupted.into());
-                }
-                self.1.read(buf)
-            }
-        }
         let mut buf = [0u8; 8];
-        let n = read_up_to(&mut Interrupted(true, b"hello"), &mut buf).unwrap();
+        let n = read_up_to(
+            &mut Flaky(Some(io::ErrorKind::Interrupted), b"hello"),
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(&buf[..n], b"hello");
     }
 
@@ -576,15 +583,6 @@ mod tests {
     /// read error is the input's, and a write error the output's.
     #[test]
     fn copy_retries_an_interrupted_read_and_tells_errors_apart() {
-        struct Flaky(Option<io::ErrorKind>, &'static [u8]);
-        impl Read for Flaky {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                match self.0.take() {
-                    Some(kind) => Err(kind.into()),
-                    None => self.1.read(buf),
-                }
-            }
-        }
         let mut out = Vec::new();
         let interrupted = copy(
             &mut Flaky(Some(io::ErrorKind::Interrupted), b"hello"),

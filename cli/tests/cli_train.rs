@@ -32,6 +32,19 @@ fn train(sb: &Sandbox, data: &Path, out: &str, extra: &[&str]) -> cli_support::R
     run
 }
 
+/// `softreg evaluate --model MODEL --data-dir DATA`, which must succeed.
+fn evaluate(sb: &Sandbox, data: &Path, model: &str) -> cli_support::Run {
+    let run = sb.softreg(&[
+        "evaluate",
+        "--model",
+        model,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    run.ok();
+    run
+}
+
 #[test]
 fn trains_and_writes_every_output() {
     let sb = Sandbox::new();
@@ -136,14 +149,7 @@ fn resize_28_evaluate_and_predict() {
     );
     let model = model.to_str().unwrap();
 
-    let run = sb.softreg(&[
-        "evaluate",
-        "--model",
-        model,
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    run.ok();
+    let run = evaluate(&sb, &data, model);
     for needle in [
         "accuracy:",
         "ankle boot",
@@ -385,14 +391,7 @@ fn an_int8_model_evaluates_like_its_f32_one() {
         .unwrap();
     fs::write(sb.path("int8.softreg"), int8).unwrap();
     let figures = |model: &str| {
-        let run = sb.softreg(&[
-            "evaluate",
-            "--model",
-            model,
-            "--data-dir",
-            data.to_str().unwrap(),
-        ]);
-        run.ok();
+        let run = evaluate(&sb, &data, model);
         let value = |key: &str| -> f64 {
             let line = run.stdout.lines().find(|l| l.starts_with(key)).unwrap();
             line[key.len()..]
