@@ -98,3 +98,41 @@ fn a_diverging_run_stops_in_one_line_and_writes_nothing() {
         assert!(entries(&sb.path("mine")).is_empty(), "{softmax}");
     }
 }
+
+/// A row is printed on one line, so it is limited to 64 logits: 64 are
+/// taken (the 64 equal logits of a uniform row), 65 refused in one line.
+#[test]
+fn a_row_has_at_most_64_logits() {
+    let sb = Sandbox::new();
+    let run = sb.softreg(&[["softmax"].as_slice(), &["0"; 64]].concat());
+    run.ok();
+    assert_eq!(
+        row(&run.stdout, "stable"),
+        ["0.015625"; 64],
+        "{}",
+        run.stdout
+    );
+    sb.softreg(&[["softmax"].as_slice(), &["0"; 65]].concat())
+        .fails(1, &["at most 64 logits, got 65"]);
+}
+
+/// Probabilities read in fixed point down to 0.001; below that, where the
+/// digits would be lost, in scientific notation; an exact 0 (an `exp` that
+/// underflowed) stays `0.000000`.
+#[test]
+fn tiny_probabilities_are_printed_in_scientific_notation() {
+    let sb = Sandbox::new();
+    // exp(-20) / (1 + exp(-20)) = 2.061e-9; exp(-7) / (1 + exp(-7)) =
+    // 0.000911; exp(-200) is 0 in f32.
+    let run = sb.softreg(&["softmax", "--", "0", "-20", "-200"]);
+    run.ok();
+    let want = ["1.000000", "2.061e-9", "0.000000"];
+    assert_eq!(row(&run.stdout, "naive"), want, "{}", run.stdout);
+    assert_eq!(row(&run.stdout, "stable"), want, "{}", run.stdout);
+    let run = sb.softreg(&["softmax", "--", "0", "-7"]);
+    run.ok();
+    assert_eq!(row(&run.stdout, "stable"), ["0.999089", "9.111e-4"]);
+    let run = sb.softreg(&["softmax", "--", "0", "-6.9"]);
+    run.ok();
+    assert_eq!(row(&run.stdout, "stable"), ["0.998993", "0.001007"]);
+}

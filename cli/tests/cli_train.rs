@@ -370,8 +370,8 @@ fn version_names_the_simd_levels() {
 }
 
 /// `evaluate` on the int8 model of a trained one (as the firmware bundle
-/// quantises it) reports nearly the same figures, and the report adds up:
-/// every image counted once, every class's accuracy a fraction.
+/// quantises it) reports nearly the same figures, and each report adds up
+/// (`report_figures`).
 #[test]
 fn an_int8_model_evaluates_like_its_f32_one() {
     use softreg::{quantized, SoftmaxRegression};
@@ -390,38 +390,7 @@ fn an_int8_model_evaluates_like_its_f32_one() {
         })
         .unwrap();
     fs::write(sb.path("int8.softreg"), int8).unwrap();
-    let figures = |model: &str| {
-        let run = evaluate(&sb, &data, model);
-        let value = |key: &str| -> f64 {
-            let line = run.stdout.lines().find(|l| l.starts_with(key)).unwrap();
-            line[key.len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        };
-        assert!(
-            run.stdout.contains("validation images: 256"),
-            "{}",
-            run.stdout
-        );
-        let mut images = 0;
-        for line in run
-            .stdout
-            .lines()
-            .skip_while(|l| !l.starts_with("class"))
-            .skip(1)
-        {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let [.., acc, count] = fields[..] else { break };
-            let acc: f64 = acc.parse().unwrap();
-            assert!((0.0..=1.0).contains(&acc), "{line}");
-            images += count.parse::<u32>().unwrap();
-        }
-        assert_eq!(images, 256, "{}", run.stdout);
-        (value("loss:"), value("accuracy:"))
-    };
+    let figures = |model: &str| report_figures(&evaluate(&sb, &data, model).stdout);
     let (f32_loss, f32_acc) = figures(sb.path("run/model.softreg").to_str().unwrap());
     let (int8_loss, int8_acc) = figures(sb.path("int8.softreg").to_str().unwrap());
     assert!(
@@ -432,4 +401,61 @@ fn an_int8_model_evaluates_like_its_f32_one() {
         (int8_acc - f32_acc).abs() <= 0.03,
         "{int8_acc} vs {f32_acc}"
     );
+}
+
+/// The loss and accuracy of `evaluate`'s report, after checking that its
+/// parts agree: the per-class lines count every validation image once, and
+/// the confusion matrix, under its ten column headings, has each class's
+/// images in its row, its correct ones on the diagonal.
+fn report_figures(stdout: &str) -> (f64, f64) {
+    let value = |key: &str| -> f64 {
+        let line = stdout.lines().find(|l| l.starts_with(key)).unwrap();
+        line[key.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(stdout.contains("validation images: 256"), "{stdout}");
+    // The last `n` numbers of a line (a class name may have a space).
+    let last = |line: &str, n: usize| -> Vec<f64> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields[fields.len() - n..]
+            .iter()
+            .map(|f| f.parse().unwrap())
+            .collect()
+    };
+    let classes: Vec<Vec<f64>> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("class"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| last(l, 2))
+        .collect();
+    assert_eq!(classes.len(), 10, "{stdout}");
+    let images: f64 = classes.iter().map(|c| c[1]).sum();
+    assert_eq!(images, 256.0, "{stdout}");
+
+    let mut matrix = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("confusion matrix"))
+        .skip(1);
+    let headings: Vec<&str> = matrix.next().unwrap().split_whitespace().collect();
+    let want = [
+        "tshrt", "trous", "pullo", "dress", "coat", "sandl", "shirt", "snkr", "bag", "boot",
+    ];
+    assert_eq!(headings, want, "{stdout}");
+    let rows: Vec<&str> = matrix.collect();
+    assert_eq!(rows.len(), 10, "{stdout}");
+    let mut correct = 0.0;
+    for (class, line) in rows.into_iter().enumerate() {
+        let counts = last(line, 10);
+        let (accuracy, total) = (classes[class][0], classes[class][1]);
+        assert_eq!(counts.iter().sum::<f64>(), total, "{line}");
+        assert!((counts[class] / total - accuracy).abs() < 5e-5, "{line}");
+        correct += counts[class];
+    }
+    assert!(stdout.contains(&format!("({correct} of 256)")), "{stdout}");
+    (value("loss:"), value("accuracy:"))
 }
