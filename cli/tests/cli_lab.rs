@@ -6,12 +6,13 @@ mod cli_support;
 use cli_support::{fixture, Sandbox};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::{Child, ChildStderr, Stdio};
 
 /// A running `softreg lab`, killed when dropped.
 struct Lab {
     child: Child,
     port: u16,
+    stderr: ChildStderr,
 }
 
 impl Drop for Lab {
@@ -30,7 +31,7 @@ impl Lab {
         let mut child = sandbox
             .command(&all)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -43,7 +44,21 @@ impl Lab {
             .and_then(|rest| rest.split('/').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Lab { child, port }
+        let stderr = child.stderr.take().unwrap();
+        Lab {
+            child,
+            port,
+            stderr,
+        }
+    }
+
+    /// Stops it, and returns what it wrote to stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut stderr = String::new();
+        self.stderr.read_to_string(&mut stderr).unwrap();
+        stderr
     }
 
     /// The status code, headers and body of a raw HTTP/1.0 request.
@@ -62,6 +77,30 @@ impl Lab {
     fn get(&self, path: &str) -> (u16, String, Vec<u8>) {
         self.request("GET", path, None)
     }
+}
+
+/// `softreg lab ARGS`, which must refuse to start. A lab that starts
+/// instead is stopped at its first line (the address it serves), so that
+/// the test fails rather than waits on a server for ever.
+fn refused(sandbox: &Sandbox, args: &[&str]) -> cli_support::Run {
+    let mut all = vec!["lab", "--port", "0"];
+    all.extend(args);
+    let mut child = sandbox
+        .command(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if !line.is_empty() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("softreg lab {args:?} started: {line}");
+    }
+    child.wait_with_output().unwrap().into()
 }
 
 #[test]
@@ -122,6 +161,10 @@ fn serves_the_page_and_the_data_and_nothing_else() {
             .0,
         200
     );
+    // On the loopback address, no warning about being reachable from
+    // other machines.
+    let stderr = lab.stop();
+    assert!(!stderr.contains("warning"), "{stderr}");
 }
 
 #[test]
@@ -151,8 +194,7 @@ fn gz_files_are_served_as_they_are_and_first() {
 fn missing_data_offline_is_a_one_line_error() {
     let sandbox = Sandbox::new();
     std::fs::create_dir(sandbox.path("empty")).unwrap();
-    sandbox
-        .softreg(&["lab", "--port", "0", "--offline", "--data-dir", "empty"])
+    refused(&sandbox, &["--offline", "--data-dir", "empty"])
         .fails(1, &["empty/train-images-idx3-ubyte", "--offline"]);
 }
 
@@ -171,9 +213,58 @@ fn two_candidate_files_are_refused_by_name() {
     )
     .unwrap();
     std::fs::remove_file(dir.join("t10k-images-idx3-ubyte")).unwrap();
-    sandbox
-        .softreg(&["lab", "--port", "0", "--offline", "--data-dir", "data"])
+    refused(&sandbox, &["--offline", "--data-dir", "data"])
         .fails(1, &["could be t10k-images-idx3-ubyte", "t10k-1-images"]);
+}
+
+/// A cut-down file is recognised by its count (`train-2048-images-...`),
+/// digits only: a user's `train-notes-images-...` beside it is no second
+/// candidate.
+#[test]
+fn a_cut_down_file_is_named_with_a_count() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.data_dir();
+    std::fs::rename(
+        dir.join("train-images-idx3-ubyte"),
+        dir.join("train-2048-images-idx3-ubyte"),
+    )
+    .unwrap();
+    for odd in ["train-notes-images-idx3-ubyte", "train--images-idx3-ubyte"] {
+        std::fs::write(dir.join(odd), "not images").unwrap();
+    }
+    let lab = Lab::start(
+        &sandbox,
+        &["--offline", "--data-dir", dir.to_str().unwrap()],
+    );
+    let (status, _, body) = lab.get("/data/train-images-idx3-ubyte");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        std::fs::read(dir.join("train-2048-images-idx3-ubyte")).unwrap()
+    );
+}
+
+/// A data file that is a directory, or a link that cannot be followed, is
+/// an error naming it, not passed over for another file or a download.
+#[test]
+fn a_data_file_that_cannot_be_read_is_named() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.data_dir();
+    let lab = |what: &[&str]| {
+        refused(&sandbox, &["--offline", "--data-dir", "data"]).fails(1, what);
+    };
+    let gz = dir.join("train-images-idx3-ubyte.gz");
+    std::fs::create_dir(&gz).unwrap();
+    lab(&["data/train-images-idx3-ubyte.gz: not a regular file"]);
+    std::fs::remove_dir(&gz).unwrap();
+
+    std::os::unix::fs::symlink("train-images-idx3-ubyte.gz", &gz).unwrap();
+    lab(&["cannot read data/train-images-idx3-ubyte.gz"]);
+    std::fs::remove_file(&gz).unwrap();
+
+    std::fs::remove_file(dir.join("train-images-idx3-ubyte")).unwrap();
+    std::fs::create_dir(dir.join("train-2048-images-idx3-ubyte")).unwrap();
+    lab(&["data/train-2048-images-idx3-ubyte: not a regular file"]);
 }
 
 #[test]

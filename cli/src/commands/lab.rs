@@ -235,12 +235,21 @@ fn answer(
 /// Whether the `Host` header, if any, names this machine's loopback
 /// address at the server's port.
 fn loopback_host(request: &Request, port: u16) -> bool {
-    let Some(host) = request
+    let host = request
         .headers()
         .iter()
         .find(|h| h.field.equiv("Host"))
-        .map(|h| h.value.as_str())
-    else {
+        .map(|h| h.value.as_str());
+    names_loopback(host, port)
+}
+
+/// Whether a `Host` value names the loopback address at `port`: with the
+/// port, or without it for port 80 (the default a browser leaves out). No
+/// `Host` at all (HTTP/1.0) is let through; a page on another name is not,
+/// so that a web site cannot reach the server by pointing its own name at
+/// 127.0.0.1 (DNS rebinding).
+fn names_loopback(host: Option<&str>, port: u16) -> bool {
+    let Some(host) = host else {
         return true;
     };
     ["127.0.0.1", "localhost", "[::1]"]
@@ -264,4 +273,34 @@ fn text(status: u16, message: &str) -> Response<Box<dyn std::io::Read + Send>> {
         "text/plain; charset=utf-8",
     )
     .with_status_code(StatusCode(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_loopback;
+
+    #[test]
+    fn only_the_loopback_names_at_the_servers_port_are_let_through() {
+        for host in ["127.0.0.1:8000", "localhost:8000", "[::1]:8000"] {
+            assert!(names_loopback(Some(host), 8000), "{host}");
+        }
+        assert!(names_loopback(None, 8000));
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "localhost:80",
+            "localhost:8001",
+            "evil.example:8000",
+            "127.0.0.1.evil.example:8000",
+            "",
+        ] {
+            assert!(!names_loopback(Some(host), 8000), "{host}");
+        }
+        // Port 80 is the default, which a browser leaves out of `Host`.
+        for host in ["localhost", "127.0.0.1", "[::1]", "localhost:80"] {
+            assert!(names_loopback(Some(host), 80), "{host}");
+        }
+        assert!(!names_loopback(Some("evil.example"), 80));
+        assert!(!names_loopback(Some("localhost:8000"), 80));
+    }
 }
