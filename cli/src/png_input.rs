@@ -192,4 +192,240 @@ mod tests {
             assert_eq!(f32::from(*a), *b);
         }
     }
+
+    /// Writes a one-row-or-more PNG of the given kind to a temporary file.
+    fn png_file(
+        width: u32,
+        height: u32,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        palette: Option<Vec<u8>>,
+        data: &[u8],
+    ) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut encoder = png::Encoder::new(file.reopen().unwrap(), width, height);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if let Some(palette) = palette {
+            encoder.set_palette(palette);
+        }
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(data)
+            .unwrap();
+        file
+    }
+
+    fn gray_of(width: u32, color: png::ColorType, data: &[u8]) -> Vec<f32> {
+        let file = png_file(width, 1, color, png::BitDepth::Eight, None, data);
+        read_gray(file.path()).unwrap().pixels
+    }
+
+    fn assert_close(got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-3, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn every_pixel_kind_reads_as_its_luminance_over_white() {
+        use png::{BitDepth, ColorType};
+        assert_close(
+            &gray_of(2, ColorType::Grayscale, &[10, 200]),
+            &[10.0, 200.0],
+        );
+        // BT.601: pure red, green and blue weigh 0.299, 0.587 and 0.114.
+        assert_close(
+            &gray_of(3, ColorType::Rgb, &[255, 0, 0, 0, 255, 0, 0, 0, 255]),
+            &[76.245, 149.685, 29.07],
+        );
+        // Fully transparent shows white; alpha 51 (20%) shows 80% of white.
+        assert_close(
+            &gray_of(3, ColorType::GrayscaleAlpha, &[0, 0, 100, 255, 0, 51]),
+            &[255.0, 100.0, 204.0],
+        );
+        assert_close(
+            &gray_of(
+                3,
+                ColorType::Rgba,
+                &[0, 0, 0, 0, 0, 0, 255, 255, 255, 0, 0, 51],
+            ),
+            &[255.0, 29.07, 219.249],
+        );
+
+        // A full 256-entry palette, entry i the red (i, 0, 0).
+        let palette: Vec<u8> = (0..=255u8).flat_map(|i| [i, 0, 0]).collect();
+        let file = png_file(
+            2,
+            1,
+            ColorType::Indexed,
+            BitDepth::Eight,
+            Some(palette),
+            &[0, 200],
+        );
+        assert_close(&read_gray(file.path()).unwrap().pixels, &[0.0, 59.8]);
+        // A two-entry palette at one bit a pixel: black, white, white, black.
+        let file = png_file(
+            4,
+            1,
+            ColorType::Indexed,
+            BitDepth::One,
+            Some(vec![0, 0, 0, 255, 255, 255]),
+            &[0b0110_0000],
+        );
+        assert_close(
+            &read_gray(file.path()).unwrap().pixels,
+            &[0.0, 255.0, 255.0, 0.0],
+        );
+        // 16-bit samples keep their high byte.
+        let file = png_file(
+            2,
+            1,
+            ColorType::Grayscale,
+            BitDepth::Sixteen,
+            None,
+            &[0x12, 0x34, 0xff, 0x00],
+        );
+        assert_close(&read_gray(file.path()).unwrap().pixels, &[18.0, 255.0]);
+    }
+
+    #[test]
+    fn sides_up_to_4096_pixels_are_read_and_longer_ones_refused() {
+        use png::{BitDepth, ColorType};
+        for (width, height) in [(4096, 1), (1, 4096)] {
+            let data = vec![7u8; 4096];
+            let file = png_file(
+                width,
+                height,
+                ColorType::Grayscale,
+                BitDepth::Eight,
+                None,
+                &data,
+            );
+            let gray = read_gray(file.path()).unwrap();
+            assert_eq!((gray.width, gray.height), (width as usize, height as usize));
+        }
+        for (width, height) in [(4097, 1), (1, 4097)] {
+            let data = vec![7u8; 4097];
+            let file = png_file(
+                width,
+                height,
+                ColorType::Grayscale,
+                BitDepth::Eight,
+                None,
+                &data,
+            );
+            let error = read_gray(file.path()).err().expect("refused").to_string();
+            assert!(
+                error.ends_with(&format!(
+                    "image is {width}x{height}, larger than 4096 pixels a side"
+                )),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_palette_that_is_not_whole_rgb_entries_is_refused() {
+        // 11 bytes reaches this module's check; 257 entries `png` refuses
+        // itself while reading the header. Either way, a one-line error.
+        for (palette, reason) in [
+            (
+                vec![0u8; 11],
+                "its palette is 11 bytes, not 1 to 256 RGB entries",
+            ),
+            (vec![0u8; 3 * 257], "Chunk length wrong"),
+        ] {
+            let mut bytes = Vec::new();
+            let mut encoder = png::Encoder::new(&mut bytes, 1, 1);
+            encoder.set_color(png::ColorType::Indexed);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header().unwrap();
+            writer.write_chunk(png::chunk::PLTE, &palette).unwrap();
+            writer
+                .write_chunk(png::chunk::IDAT, &idat_of(&[0, 0]))
+                .unwrap();
+            writer.finish().unwrap();
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &bytes).unwrap();
+            let error = read_gray(file.path()).err().expect("refused").to_string();
+            assert!(error.contains("not a readable PNG: "), "{error}");
+            assert!(error.contains(reason), "{error}");
+        }
+    }
+
+    /// A zlib stream of `raw` (filter bytes included), stored uncompressed.
+    fn idat_of(raw: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::none());
+        z.write_all(raw).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn a_wide_image_is_centred_and_area_averaged() {
+        // 42x14 on black: the square is 42 a side, the image starts 14 rows
+        // down it, and each output pixel covers 1.5x1.5 source pixels.
+        let (w, h) = (42, 14);
+        let mut pixels = vec![0.0f32; w * h];
+        pixels[w + 4] = 90.0;
+        pixels[w + 5] = 180.0;
+        let out = to_fashion_mnist(&Gray {
+            width: w,
+            height: h,
+            pixels,
+        });
+        // Source row 1 lies in output row 10 (rows 15 to 16.5 of the
+        // square); column 2 covers half of pixel 4, column 3 the other half
+        // and all of pixel 5.
+        let mut want = [0u8; PIXELS];
+        want[10 * SIDE + 2] = 20; // 90 * 0.5 / 2.25
+        want[10 * SIDE + 3] = 100; // (90 * 0.5 + 180) / 2.25
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_tall_light_page_is_inverted_and_centred() {
+        // 14x42: a border of 200 round a white inside. Inverted, the border
+        // and the padding become 55 and the inside 0; the image starts 14
+        // columns into the 42-wide square.
+        let (w, h) = (14, 42);
+        let pixels: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                if x == 0 || y == 0 || x == w - 1 || y == h - 1 {
+                    200.0
+                } else {
+                    255.0
+                }
+            })
+            .collect();
+        let out = to_fashion_mnist(&Gray {
+            width: w,
+            height: h,
+            pixels,
+        });
+        // Row 14 covers source rows 21 to 22.5: padding, the left border,
+        // the inside, the right border, padding.
+        let row: Vec<u8> = out[14 * SIDE..15 * SIDE].to_vec();
+        let mut want = vec![55u8; SIDE];
+        want[10..18].fill(0);
+        assert_eq!(row, want);
+        // Row 0, column 12: a whole row of the top border and half a row of
+        // the inside, (55 * 1.5 + 0) / 2.25 = 36.7.
+        assert_eq!(out[12], 37);
+    }
+
+    #[test]
+    fn a_border_of_exactly_mid_grey_is_not_inverted() {
+        // A background of exactly 127.5 counts as dark, so nothing flips.
+        let out = to_fashion_mnist(&Gray {
+            width: 2,
+            height: 2,
+            pixels: vec![127.0, 128.0, 128.0, 127.0],
+        });
+        assert_eq!((out[0], out[SIDE - 1]), (127, 128));
+    }
 }
