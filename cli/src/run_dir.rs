@@ -186,12 +186,16 @@ impl RunDir {
     }
 
     fn fresh(parent: &Path) -> Result<RunDir> {
+        Self::fresh_named(parent, &utc_timestamp(SystemTime::now()))
+    }
+
+    /// `parent/stamp`, or `stamp-2`, `stamp-3`... if taken.
+    fn fresh_named(parent: &Path, stamp: &str) -> Result<RunDir> {
         let (parents, parent_registrations) = create_parents(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
-        let stamp = utc_timestamp(SystemTime::now());
         for n in 1.. {
             let name = if n == 1 {
-                stamp.clone()
+                stamp.to_owned()
             } else {
                 format!("{stamp}-{n}")
             };
@@ -380,5 +384,80 @@ mod tests {
         let runs = root.path().join("runs");
         drop(RunDir::fresh(&runs).unwrap());
         assert!(!runs.exists(), "an empty runs/ was left behind");
+    }
+
+    #[test]
+    fn a_taken_stamp_gets_the_next_free_number() {
+        let root = tempfile::tempdir().unwrap();
+        let first = RunDir::fresh_named(root.path(), "20261204-013000").unwrap();
+        assert_eq!(first.path(), root.path().join("20261204-013000"));
+        first.keep();
+        fs::create_dir(root.path().join("20261204-013000-2")).unwrap();
+        let third = RunDir::fresh_named(root.path(), "20261204-013000").unwrap();
+        assert_eq!(third.path(), root.path().join("20261204-013000-3"));
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_made_is_an_error_not_a_retry() {
+        let root = tempfile::tempdir().unwrap();
+        let long = "n".repeat(300); // longer than any file system's NAME_MAX
+        let err = RunDir::fresh_named(root.path(), &long).err().unwrap();
+        assert!(err.to_string().starts_with("cannot create "), "{err}");
+        let err = RunDir::create(Some(&root.path().join(&long)))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains(": cannot create the directory: "),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn missing_parents_are_made_and_removed_with_a_failed_run() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("a/b/run");
+        let run = RunDir::create(Some(&out)).unwrap();
+        assert!(out.is_dir());
+        drop(run);
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_killed_runs_list_removes_nothing_outside_its_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("run");
+        fs::create_dir_all(out.join("sub")).unwrap();
+        fs::write(root.path().join("victim"), b"mine").unwrap();
+        fs::write(out.join("sub/x"), b"mine").unwrap();
+        fs::write(out.join(MARKER), "../victim\nsub/x\n\n.softreg-run\n").unwrap();
+        let err = RunDir::create(Some(&out)).err().unwrap();
+        assert!(err.to_string().contains("(it holds sub)"), "{err}");
+        assert!(root.path().join("victim").exists());
+        assert!(out.join("sub/x").exists());
+    }
+
+    #[test]
+    fn dates_agree_with_counting_days_one_by_one() {
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let days_in = |y: i64, m: u32| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        // 1970 to 2970: three century years that are not leap (2100, 2200,
+        // 2300), two that are (2400, 2800), and the end of a 400-year era.
+        let (mut y, mut m, mut d) = (1970, 1, 1);
+        for z in 0..365_243 {
+            assert_eq!(civil_from_days(z), (y, m, d), "day {z}");
+            d += 1;
+            if d > days_in(y, m) {
+                (m, d) = (m + 1, 1);
+                if m > 12 {
+                    (y, m) = (y + 1, 1);
+                }
+            }
+        }
     }
 }
