@@ -74,8 +74,18 @@ fn trains_and_writes_every_output() {
     assert_eq!(json["resize"], 32);
     assert_eq!(json["out_dir"], "run");
     assert!(json["val_acc"].as_f64().unwrap() > 0.5, "{json}");
+    let (seconds, per_second) = (
+        json["train_seconds"].as_f64().unwrap(),
+        json["images_per_second"].as_f64().unwrap(),
+    );
+    assert!((seconds * per_second / 4096.0 - 1.0).abs() < 1e-9, "{json}");
+    // The prediction batch is the whole validation set here, so its
+    // mistakes are what `evaluate` finds wrong in the saved model.
+    let (_, accuracy) = report_figures(&evaluate(&sb, &data, "run/model.softreg").stdout);
+    let wrong = 256 - (accuracy * 256.0).round() as usize;
     assert!(
-        run.stderr.contains("predictions: shape (256,)"),
+        run.stderr
+            .contains(&format!("predictions: shape (256,), {wrong} wrong")),
         "{}",
         run.stderr
     );
@@ -114,6 +124,24 @@ fn the_default_command_is_train_in_a_fresh_run_dir() {
     for run in runs {
         assert_eq!(entries(&sb.path("runs").join(run)), OUTPUTS);
     }
+}
+
+#[test]
+fn flags_used_as_given_get_no_note() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    // The whole training set as one batch, and as many threads as shards
+    // allow: both honoured, so neither is explained.
+    let run = train(
+        &sb,
+        &data,
+        "run",
+        &["--batch-size", "2048", "--threads", "2"],
+    );
+    let first = run.stdout.lines().next().unwrap_or("");
+    assert!(first.contains("batch size 2048, "), "{first}");
+    assert!(first.contains(" 2 threads, "), "{first}");
+    assert!(!first.contains("(--"), "{first}");
 }
 
 #[test]

@@ -142,13 +142,7 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     let fitted =
         train::fit_with::<IN, M>(&recipe, softmax, execution, train_set, test_set, |event| {
             match event {
-                Event::Step { epoch, step } => {
-                    if step.batch == 0 {
-                        bar.reset();
-                        bar.set_prefix(epoch.to_string());
-                    }
-                    bar.inc(1);
-                }
+                Event::Step { epoch, step } => show_step(&bar, epoch, step.batch),
                 Event::Epoch(report) => {
                     let now = Instant::now();
                     let metrics = EpochMetrics {
@@ -277,6 +271,16 @@ fn train_with<const IN: usize, M: InputMap<IN>>(args: &TrainArgs, isa: Isa) -> R
     Ok(())
 }
 
+/// Moves the progress bar on by one batch of `epoch`, starting it again at
+/// the epoch's first batch.
+fn show_step(bar: &ProgressBar, epoch: u32, batch: usize) {
+    if batch == 0 {
+        bar.reset();
+        bar.set_prefix(epoch.to_string());
+    }
+    bar.inc(1);
+}
+
 /// Why a run's loss may have become NaN or infinite, for its error line.
 fn divergence_hint(softmax: SoftmaxKind, lr: f32) -> String {
     let lr = crate::args::lr_text(lr);
@@ -286,5 +290,22 @@ fn divergence_hint(softmax: SoftmaxKind, lr: f32) -> String {
              below -104, which --softmax stable avoids; else --lr {lr} is too large"
         ),
         SoftmaxKind::Stable => format!("--lr {lr} is too large for this data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_counts_each_epochs_batches_from_one() {
+        let bar = ProgressBar::hidden();
+        for epoch in 1..=2 {
+            for batch in 0..3 {
+                show_step(&bar, epoch, batch);
+                assert_eq!(bar.prefix(), epoch.to_string());
+                assert_eq!(bar.position(), batch as u64 + 1);
+            }
+        }
     }
 }
