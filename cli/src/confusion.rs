@@ -185,4 +185,71 @@ mod tests {
         assert_eq!(shade(1.0), FULL);
         assert_eq!(shade(0.0), WHITE);
     }
+
+    #[test]
+    fn the_labels_counts_and_grid_are_where_the_layout_puts_them() {
+        let mut confusion = [[0u32; CLASSES]; CLASSES];
+        confusion[5][5] = 1000; // all of its row: dark, white digits
+        confusion[2] = [3; CLASSES]; // a tenth each: light, black digits
+        let mut bytes = Vec::new();
+        confusion_png(&mut bytes, &confusion).unwrap();
+        let png = Decoded::new(&bytes);
+        // 112 pixels of row names, ten 84x28 cells, 8 of margin; 72 above.
+        assert_eq!((png.width, png.height), (960, 360));
+        assert_eq!(
+            (cell_origin(0, 0), cell_origin(3, 7)),
+            ((112, 72), (700, 156))
+        );
+        let title = "confusion matrix of 1030 validation images: counts";
+        assert!(png.shows_text(8, 8, title, BLACK));
+        let colour = "colour: rows: true class, normalised (share of the row)";
+        assert!(png.shows_text(8, 18, colour, BLACK));
+        // "predicted" centred over the grid, "true" down its left.
+        assert!(png.shows_text(500, 36, "predicted", BLACK));
+        for (i, letter) in ["t", "r", "u", "e"].into_iter().enumerate() {
+            assert!(png.shows_text(8, 192 + 10 * i, letter, BLACK), "{letter}");
+        }
+        for (class, name) in CLASS_NAMES.iter().enumerate() {
+            // Headings centred over their columns, row names ending 8
+            // pixels left of the grid.
+            let heading_x = 112 + 84 * class + (84 - 8 * name.len()) / 2;
+            assert!(png.shows_text(heading_x, 54, name, BLACK), "{name}");
+            let name_x = 104 - 8 * name.len();
+            assert!(
+                png.shows_text(name_x, 82 + 28 * class, name, BLACK),
+                "{name}"
+            );
+        }
+        // Counts centred in their cells, white on a dark one.
+        assert_eq!(count_origin(5, 5, 4), (558, 222));
+        assert!(png.shows_text(558, 222, "1000", WHITE));
+        assert!(png.shows_text(112 + 84 * 4 + 38, 138, "3", BLACK));
+        assert!(png.shows_text(112 + 38, 72 + 10, "0", BLACK));
+        // Grey lines round every cell, from the grid's corner to the other.
+        let grey = [200; 3];
+        for k in 0..=CLASSES {
+            for y in [72, 200, 352] {
+                assert_eq!(png.pixel(112 + 84 * k, y), grey, "line {k}");
+            }
+            for x in [112, 500, 952] {
+                assert_eq!(png.pixel(x, 72 + 28 * k), grey, "line {k}");
+            }
+        }
+        assert_eq!(png.pixel(111, 100), WHITE);
+        assert_eq!(png.pixel(953, 100), WHITE);
+        assert_eq!(png.pixel(500, 71), WHITE);
+        assert_eq!(png.pixel(500, 353), WHITE);
+        // The corners and the margin round the picture stay white.
+        for (x, y) in [(0, 0), (959, 0), (0, 359), (959, 359), (956, 200)] {
+            assert_eq!(png.pixel(x, y), WHITE, "({x}, {y})");
+        }
+    }
+
+    #[test]
+    fn shades_run_from_white_to_full_by_the_rows_share() {
+        assert_eq!(shade(0.5), [132, 152, 181]);
+        assert_eq!(shade(0.25), [193, 203, 218]);
+        assert_eq!(shade(-1.0), WHITE);
+        assert_eq!(shade(2.0), FULL);
+    }
 }

@@ -182,6 +182,37 @@ impl DecodedRgb {
         let at = 3 * (y * self.width + x);
         [self.rgb[at], self.rgb[at + 1], self.rgb[at + 2]]
     }
+
+    /// Whether `text` is drawn in `color` with its top-left corner at
+    /// `(x, y)`: each glyph's set bits in that colour, its other pixels not.
+    pub fn shows_text(&self, x: usize, y: usize, text: &str, color: [u8; 3]) -> bool {
+        text.chars().enumerate().all(|(i, c)| {
+            let glyph = font8x8::legacy::BASIC_LEGACY[c as usize];
+            (0..GLYPH).all(|dy| {
+                (0..GLYPH).all(|dx| {
+                    let set = glyph[dy] & (1 << dx) != 0;
+                    set == (self.pixel(x + i * GLYPH + dx, y + dy) == color)
+                })
+            })
+        })
+    }
+
+    /// How many pixels are not `background`.
+    pub fn ink(&self, background: [u8; 3]) -> usize {
+        self.rgb
+            .chunks_exact(3)
+            .filter(|p| **p != background)
+            .count()
+    }
+}
+
+/// How many pixels `text` sets.
+#[cfg(test)]
+pub(crate) fn glyph_ink(text: &str) -> usize {
+    text.chars()
+        .flat_map(|c| font8x8::legacy::BASIC_LEGACY[c as usize])
+        .map(|row| row.count_ones() as usize)
+        .sum()
 }
 
 #[cfg(test)]
@@ -206,5 +237,111 @@ mod tests {
         let info = reader.info();
         assert_eq!(info.width as usize, COLUMNS * TILE_W);
         assert_eq!(info.height as usize, TITLE_H + 2 * TILE_H);
+    }
+
+    #[test]
+    fn each_mistake_is_its_image_three_times_larger_over_its_two_captions() {
+        // Ten mistakes: a full row of eight tiles and two on the next, each
+        // image different, none of its pixels white.
+        let images: Vec<[u8; PIXELS]> = (0..10)
+            .map(|i| std::array::from_fn(|p| ((p * 7 + i * 31) % 200) as u8))
+            .collect();
+        let mistakes: Vec<Mistake<'_>> = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| Mistake {
+                image,
+                predicted: i as u8,
+                truth: ((i + 3) % 10) as u8,
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        misclassified_png(&mut bytes, &mistakes, 256).unwrap();
+        let png = DecodedRgb::new(&bytes);
+        // Eight 96-pixel tiles across; a 22-pixel title, then rows of 122.
+        assert_eq!((png.width, png.height), (768, 22 + 2 * 122));
+        let title = "10 of the first 256 test images misclassified: predicted (red) / true";
+        assert!(png.shows_text(6, 6, title, BLACK));
+        let mut ink = glyph_ink(title);
+        for (i, m) in mistakes.iter().enumerate() {
+            let (x, y) = (6 + 96 * (i % 8), 22 + 122 * (i / 8));
+            for (p, &v) in m.image.iter().enumerate() {
+                let (px, py) = (x + 3 * (p % 28), y + 3 * (p / 28));
+                for (dx, dy) in [(0, 0), (2, 0), (1, 1), (0, 2), (2, 2)] {
+                    assert_eq!(png.pixel(px + dx, py + dy), [v; 3], "tile {i}, pixel {p}");
+                }
+            }
+            let predicted = CLASS_NAMES[usize::from(m.predicted)];
+            let truth = CLASS_NAMES[usize::from(m.truth)];
+            assert!(png.shows_text(x, y + 90, predicted, RED), "tile {i}");
+            assert!(png.shows_text(x, y + 100, truth, BLACK), "tile {i}");
+            ink += 84 * 84 + glyph_ink(predicted) + glyph_ink(truth);
+        }
+        // Nothing else is drawn.
+        assert_eq!(png.ink(WHITE), ink);
+        assert_eq!(label(10), "?");
+    }
+
+    #[test]
+    fn no_mistakes_is_the_title_over_an_empty_row() {
+        let mut bytes = Vec::new();
+        misclassified_png(&mut bytes, &[], 100).unwrap();
+        let png = DecodedRgb::new(&bytes);
+        assert_eq!((png.width, png.height), (768, 22 + 122));
+        let title = "0 of the first 100 test images misclassified: predicted (red) / true";
+        assert!(png.shows_text(6, 6, title, BLACK));
+        assert_eq!(png.ink(WHITE), glyph_ink(title));
+    }
+
+    #[test]
+    fn drawing_stops_at_the_canvas_edge() {
+        let pixel = |c: &Canvas, x: usize, y: usize| {
+            let at = 3 * (y * c.width + x);
+            [c.rgb[at], c.rgb[at + 1], c.rgb[at + 2]]
+        };
+        let mut canvas = Canvas::new(10, 3);
+        // Just outside, on either axis: nothing, not the next row's pixel.
+        canvas.set(10, 0, BLACK);
+        canvas.set(0, 3, BLACK);
+        canvas.set(9, 2, RED);
+        assert_eq!(canvas.rgb.len(), 90);
+        assert_eq!(pixel(&canvas, 9, 2), RED);
+        assert_eq!(
+            canvas.rgb.chunks_exact(3).filter(|p| *p != WHITE).count(),
+            1
+        );
+        // A rectangle over the corner covers only its part inside.
+        canvas.fill(8, 1, 5, 5, BLACK);
+        for (x, y) in [(8, 1), (9, 1), (8, 2), (9, 2)] {
+            assert_eq!(pixel(&canvas, x, y), BLACK);
+        }
+        assert_eq!(
+            canvas.rgb.chunks_exact(3).filter(|p| *p != WHITE).count(),
+            4
+        );
+
+        // "W" at x = 4 on a 10-pixel-wide canvas: its first six columns,
+        // its top three rows, nothing wrapped onto the next row.
+        let mut canvas = Canvas::new(10, 3);
+        canvas.text(4, 0, "W", RED);
+        let glyph = font8x8::legacy::BASIC_LEGACY['W' as usize];
+        let mut drawn = 0;
+        for (y, bits) in glyph.iter().take(3).enumerate() {
+            for x in 0..10 {
+                let set = x >= 4 && bits & (1 << (x - 4)) != 0;
+                assert_eq!(pixel(&canvas, x, y) == RED, set, "({x}, {y})");
+                drawn += usize::from(set);
+            }
+        }
+        assert!(drawn > 0);
+    }
+
+    #[test]
+    fn characters_outside_ascii_are_blanks() {
+        let mut plain = Canvas::new(40, 8);
+        plain.text(0, 0, "a b", BLACK);
+        let mut accented = Canvas::new(40, 8);
+        accented.text(0, 0, "a\u{e9}b", BLACK);
+        assert_eq!(plain.rgb, accented.rgb);
     }
 }

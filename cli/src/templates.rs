@@ -245,4 +245,58 @@ mod tests {
         assert_eq!(diverging(0.0, 0.0), ZERO);
         assert_eq!(scale_of(&[[0.5f32, -3.0, f32::INFINITY]]), 3.0);
     }
+
+    #[test]
+    fn tiles_sit_in_two_rows_of_five_under_the_legend() {
+        // 32x32 tiles: 128 pixels and 8 either side, 154 high with the
+        // caption; 28x28: 128 and 138. The legend is 58 high.
+        let (big, small) = (Layout { side: 32 }, Layout { side: 28 });
+        assert_eq!((big.size(), small.size()), ((720, 366), (640, 334)));
+        let origins = |layout: Layout| [0, 4, 5, 9].map(|class| layout.image_origin(class));
+        assert_eq!(origins(big), [(8, 58), (584, 58), (8, 212), (584, 212)]);
+        assert_eq!(origins(small), [(8, 58), (520, 58), (8, 196), (520, 196)]);
+    }
+
+    #[test]
+    fn the_legend_and_captions_are_drawn_where_they_belong() {
+        let mut weights = [[0.0f32; 1024]; CLASSES];
+        weights[0][0] = 2.0;
+        weights[1][0] = -1.0;
+        let mut bytes = Vec::new();
+        weights_png(&mut bytes, &weights).unwrap();
+        let png = DecodedRgb::new(&bytes);
+        let title = "the rows of W as 32x32 images: red > 0 > blue";
+        assert!(png.shows_text(8, 8, title, BLACK));
+        // The bar: 256 columns from x = 8, rows 26 to 37, each column the
+        // colour of the weight at its middle, -2 to +2.
+        for x in 0..256 {
+            let w = 2.0 * ((2 * x + 1) as f32 / 256.0 - 1.0);
+            assert_eq!(png.pixel(8 + x, 26), diverging(w, 2.0), "column {x}");
+            assert_eq!(png.pixel(8 + x, 37), diverging(w, 2.0), "column {x}");
+            assert_eq!(png.pixel(8 + x, 38), ZERO, "column {x}");
+        }
+        assert_eq!(png.pixel(8, 26), diverging(-255.0 / 128.0, 2.0));
+        assert_ne!(png.pixel(8, 26), ZERO);
+        assert_eq!((png.pixel(7, 26), png.pixel(264, 26)), (ZERO, ZERO));
+        // Its labels, the right one ending where the bar does.
+        assert!(png.shows_text(8, 40, "-2.000", BLACK));
+        assert!(png.shows_text(132, 40, "0", BLACK));
+        assert!(png.shows_text(216, 40, "+2.000", BLACK));
+        // Each class's name under its tile.
+        for (class, name) in CLASS_NAMES.iter().enumerate() {
+            let (x, y) = (8 + 144 * (class % 5), 58 + 154 * (class / 5) + 136);
+            assert!(png.shows_text(x, y, name, BLACK), "{name}");
+        }
+        // The one weight of each tile at its top-left block, nothing beside.
+        assert_eq!(png.pixel(8, 58), POSITIVE);
+        assert_eq!(png.pixel(152 + 3, 58 + 3), diverging(-1.0, 2.0));
+        assert_eq!(png.pixel(12, 58), ZERO);
+        assert_eq!(png.pixel(8, 62), ZERO);
+    }
+
+    #[test]
+    fn scale_labels_switch_to_scientific_at_1000() {
+        assert_eq!(number(999.0), "999.000");
+        assert_eq!(number(1000.0), "1.00e3");
+    }
 }
