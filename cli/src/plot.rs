@@ -79,3 +79,213 @@ fn draw(svg: &mut String, history: &[EpochMetrics]) -> Result<(), Box<dyn std::e
     root.present()?;
     Ok(())
 }
+
+/// The shapes of a plotters SVG, read back for the plots' tests.
+#[cfg(test)]
+pub(crate) mod svg_shapes {
+    /// The value of attribute `name` in the element text `element`.
+    fn attr<'a>(element: &'a str, name: &str) -> &'a str {
+        let key = format!(" {name}=\"");
+        let start = element.find(&key).unwrap() + key.len();
+        let len = element[start..].find('"').unwrap();
+        &element[start..start + len]
+    }
+
+    /// Every element `<tag ...>` of the document, as its text.
+    fn elements<'a>(svg: &'a str, tag: &str) -> Vec<&'a str> {
+        let open = format!("<{tag} ");
+        svg.match_indices(&open)
+            .map(|(at, _)| &svg[at..at + svg[at..].find('>').unwrap()])
+            .collect()
+    }
+
+    /// A polyline: its stroke colour (`#RRGGBB`) and its points.
+    pub struct Polyline {
+        pub stroke: String,
+        pub points: Vec<(i32, i32)>,
+    }
+
+    pub fn polylines(svg: &str) -> Vec<Polyline> {
+        elements(svg, "polyline")
+            .into_iter()
+            .map(|e| Polyline {
+                stroke: attr(e, "stroke").to_owned(),
+                points: attr(e, "points")
+                    .split_whitespace()
+                    .map(|p| {
+                        let (x, y) = p.split_once(',').unwrap();
+                        (x.parse().unwrap(), y.parse().unwrap())
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// A filled circle's colour and centre.
+    pub fn circles(svg: &str) -> Vec<(String, (i32, i32))> {
+        elements(svg, "circle")
+            .into_iter()
+            .map(|e| {
+                let centre = (
+                    attr(e, "cx").parse().unwrap(),
+                    attr(e, "cy").parse().unwrap(),
+                );
+                (attr(e, "fill").to_owned(), centre)
+            })
+            .collect()
+    }
+
+    /// The words of every `<text>` element.
+    pub fn texts(svg: &str) -> Vec<String> {
+        svg.split("<text ")
+            .skip(1)
+            .map(|t| {
+                t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()]
+                    .trim()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Plot areas, left to right: each black `(left, right, top, bottom)`
+    /// pair of a vertical axis and the horizontal axis that starts next to
+    /// its foot (plotters leaves a pixel between them).
+    pub fn axes(svg: &str) -> Vec<(i32, i32, i32, i32)> {
+        let lines = polylines(svg);
+        let black_long = |vertical: bool| -> Vec<((i32, i32), (i32, i32))> {
+            lines
+                .iter()
+                .filter(|l| l.stroke == "#000000" && l.points.len() == 2)
+                .map(|l| (l.points[0], l.points[1]))
+                .filter(|(a, b)| {
+                    let (along, across) = if vertical {
+                        (b.1 - a.1, b.0 - a.0)
+                    } else {
+                        (b.0 - a.0, b.1 - a.1)
+                    };
+                    across == 0 && along > 100
+                })
+                .collect()
+        };
+        let mut areas: Vec<_> = black_long(true)
+            .into_iter()
+            .map(|(top, bottom)| {
+                let (_, right) = black_long(false)
+                    .into_iter()
+                    .find(|(start, _)| {
+                        (start.0 - top.0).abs() <= 1 && (start.1 - bottom.1).abs() <= 1
+                    })
+                    .expect("a horizontal axis at the foot of the vertical one");
+                (top.0, right.0, top.1, bottom.1)
+            })
+            .collect();
+        areas.sort_unstable();
+        areas
+    }
+
+    /// Where `value` falls between `low` and `high`, 0 to 1.
+    pub fn fraction(value: i32, low: i32, high: i32) -> f64 {
+        f64::from(value - low) / f64::from(high - low)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::svg_shapes::{axes, circles, fraction, polylines, texts};
+    use super::*;
+
+    const TRAIN: &str = "#1F77B4";
+    const VAL_LOSS: &str = "#D62728";
+    const VAL_ACC: &str = "#2CA02C";
+
+    fn history(losses: &[f64]) -> Vec<EpochMetrics> {
+        losses
+            .iter()
+            .enumerate()
+            .map(|(i, &loss)| EpochMetrics {
+                epoch: i as u32 + 1,
+                train_loss: loss,
+                val_loss: 1.0,
+                val_acc: 0.5,
+                seconds: 0.0,
+            })
+            .collect()
+    }
+
+    fn centres(svg: &str, colour: &str) -> Vec<(i32, i32)> {
+        circles(svg)
+            .into_iter()
+            .filter(|(c, _)| c == colour)
+            .map(|(_, centre)| centre)
+            .collect()
+    }
+
+    #[test]
+    fn epochs_span_the_axis_and_the_highest_loss_sits_under_its_top() {
+        let svg = curves_svg(&history(&[1.8, 1.3, 0.8])).unwrap();
+        let [(left, right, top, bottom)] = axes(&svg)[..] else {
+            panic!("one plot area")
+        };
+        // Epoch 1 at the left end, the last at the right, evenly between.
+        let train = centres(&svg, TRAIN);
+        let xs: Vec<f64> = train.iter().map(|c| fraction(c.0, left, right)).collect();
+        for (x, want) in xs.iter().zip([0.0, 0.5, 1.0]) {
+            assert!((x - want).abs() < 0.01, "{xs:?}");
+        }
+        // From 0 up to 1.05 times the highest loss, 1.8.
+        let heights: Vec<f64> = train.iter().map(|c| fraction(c.1, bottom, top)).collect();
+        for (h, loss) in heights.iter().zip([1.8, 1.3, 0.8]) {
+            assert!((h - loss / 1.89).abs() < 0.01, "{heights:?}");
+        }
+        let acc = centres(&svg, VAL_ACC);
+        assert_eq!(acc.len(), 3);
+        assert!((fraction(acc[0].1, bottom, top) - 0.5 / 1.89).abs() < 0.01);
+        assert_eq!(centres(&svg, VAL_LOSS).len(), 3);
+    }
+
+    #[test]
+    fn one_epoch_is_drawn_in_the_middle() {
+        let svg = curves_svg(&history(&[0.6])).unwrap();
+        let [(left, right, top, bottom)] = axes(&svg)[..] else {
+            panic!("one plot area")
+        };
+        let [(x, y)] = centres(&svg, TRAIN)[..] else {
+            panic!("one point")
+        };
+        assert!((fraction(x, left, right) - 0.5).abs() < 0.01);
+        // Losses below 1 keep the axis at 1.05 (accuracy reaches 1).
+        assert!((fraction(y, bottom, top) - 0.6 / 1.05).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_non_finite_loss_does_not_stretch_the_axis() {
+        let mut epochs = history(&[1.8, 1.3]);
+        epochs[1].val_loss = f64::INFINITY;
+        let svg = curves_svg(&epochs).unwrap();
+        let [(_, _, top, bottom)] = axes(&svg)[..] else {
+            panic!("one plot area")
+        };
+        let train = centres(&svg, TRAIN);
+        assert!((fraction(train[0].1, bottom, top) - 1.0 / 1.05).abs() < 0.01);
+    }
+
+    #[test]
+    fn the_legend_names_each_curve_beside_a_20_pixel_stroke() {
+        let svg = curves_svg(&history(&[1.8, 1.3, 0.8])).unwrap();
+        let words = texts(&svg);
+        for name in ["train loss", "val loss", "val acc", "epoch"] {
+            assert!(words.iter().any(|w| w == name), "{name} in {words:?}");
+        }
+        for colour in [TRAIN, VAL_LOSS, VAL_ACC] {
+            let strokes = polylines(&svg)
+                .into_iter()
+                .filter(|l| l.stroke == colour && l.points.len() == 2)
+                .collect::<Vec<_>>();
+            assert_eq!(strokes.len(), 1, "{colour}");
+            let [a, b] = strokes[0].points[..] else {
+                unreachable!()
+            };
+            assert_eq!((b.0 - a.0, b.1 - a.1), (20, 0), "{colour}");
+        }
+    }
+}

@@ -130,3 +130,125 @@ fn draw(
     root.present()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plot::svg_shapes::{axes, circles, fraction, polylines, texts};
+
+    fn point(lr: f32, batch_size: u32, val_loss: f64, val_acc: f64) -> SweepPoint {
+        SweepPoint {
+            lr,
+            batch_size,
+            train_loss: val_loss,
+            val_loss,
+            val_acc,
+            seconds: 1.0,
+            diverged: !val_loss.is_finite(),
+        }
+    }
+
+    fn centres(svg: &str, colour: &str) -> Vec<(i32, i32)> {
+        circles(svg)
+            .into_iter()
+            .filter(|(c, _)| c == colour)
+            .map(|(_, centre)| centre)
+            .collect()
+    }
+
+    /// Where learning rate `lr` falls on a log axis from `lo` to `hi`.
+    fn log_fraction(lr: f64, lo: f64, hi: f64) -> f64 {
+        (lr / lo).ln() / (hi / lo).ln()
+    }
+
+    #[test]
+    fn each_batch_size_is_a_line_over_the_learning_rates_that_converged() {
+        let points = [
+            point(0.01, 64, 0.9, 0.70),
+            point(0.1, 64, 0.5, 0.80),
+            point(1.0, 64, 2.0, 0.60),
+            point(10.0, 64, f64::NAN, f64::NAN),
+            point(0.01, 256, 1.2, 0.65),
+            point(0.1, 256, 0.6, 0.78),
+        ];
+        let svg = sweep_svg(&points, 5).unwrap();
+        let words = texts(&svg);
+        for text in [
+            "validation after 5 epochs, by learning rate and batch size",
+            "batch 64",
+            "batch 256",
+            "learning rate (log scale)",
+        ] {
+            assert!(words.iter().any(|w| w == text), "{text} in {words:?}");
+        }
+        let panels = axes(&svg);
+        assert_eq!(panels.len(), 2, "{panels:?}");
+        // The axis runs from 0.01 / 1.5 to 1.5: the diverged run at 10 is
+        // left out. Losses up to 1.05 x 2.0, accuracies up to 1.05.
+        let (lo, hi) = (0.01 / 1.5, 1.0 * 1.5);
+        let blue = centres(&svg, "#1F77B4");
+        let red = centres(&svg, "#D62728");
+        assert_eq!((blue.len(), red.len()), (6, 4), "a point in each panel");
+        for (panel, (left, right, top, bottom)) in panels.into_iter().enumerate() {
+            let in_panel = |c: &&(i32, i32)| c.0 >= left && c.0 <= right;
+            let blue: Vec<_> = blue.iter().filter(in_panel).collect();
+            let red: Vec<_> = red.iter().filter(in_panel).collect();
+            assert_eq!((blue.len(), red.len()), (3, 2), "panel {panel}");
+            let (values, top_value): ([f64; 3], f64) = if panel == 0 {
+                ([0.9, 0.5, 2.0], 2.1)
+            } else {
+                ([0.70, 0.80, 0.60], 1.05)
+            };
+            for ((c, lr), v) in blue.iter().zip([0.01, 0.1, 1.0]).zip(values) {
+                let x = fraction(c.0, left, right);
+                assert!(
+                    (x - log_fraction(lr, lo, hi)).abs() < 0.01,
+                    "panel {panel}: {x}"
+                );
+                let y = fraction(c.1, bottom, top);
+                assert!((y - v / top_value).abs() < 0.01, "panel {panel}: {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_learning_rate_is_drawn_in_the_middle_of_its_axis() {
+        let svg = sweep_svg(&[point(0.1, 256, 0.5, 0.8)], 1).unwrap();
+        let panels = axes(&svg);
+        let blue = centres(&svg, "#1F77B4");
+        assert_eq!(blue.len(), 2);
+        for ((left, right, _, _), c) in panels.into_iter().zip(blue) {
+            assert!((fraction(c.0, left, right) - 0.5).abs() < 0.01);
+        }
+    }
+
+    #[test]
+    fn only_diverged_runs_still_make_axes_without_points() {
+        let svg = sweep_svg(&[point(0.1, 256, f64::NAN, f64::NAN)], 1).unwrap();
+        assert_eq!(axes(&svg).len(), 2);
+        assert!(circles(&svg).is_empty());
+    }
+
+    #[test]
+    fn seven_batch_sizes_take_the_six_colours_then_start_again() {
+        let points: Vec<SweepPoint> = (0..7).map(|i| point(0.1, 8 << i, 0.5, 0.8)).collect();
+        let svg = sweep_svg(&points, 1).unwrap();
+        // The legend: a 20-pixel stroke per batch size, in each panel.
+        let strokes: Vec<String> = polylines(&svg)
+            .into_iter()
+            .filter(|l| l.stroke != "#000000" && l.points.len() == 2)
+            .inspect(|l| {
+                let [a, b] = l.points[..] else { unreachable!() };
+                assert_eq!((b.0 - a.0, b.1 - a.1), (20, 0));
+            })
+            .map(|l| l.stroke)
+            .collect();
+        let mut want: Vec<String> = COLOURS
+            .iter()
+            .chain(&COLOURS[..1])
+            .map(|c| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2))
+            .collect();
+        want.extend(want.clone());
+        assert_eq!(strokes, want);
+    }
+}
