@@ -791,6 +791,122 @@ mod tests {
         );
     }
 
+    /// A connection closed before any reply.
+    fn hang_up() -> Handler {
+        Box::new(|_, _| {})
+    }
+
+    #[test]
+    fn a_fresh_download_asks_for_the_whole_file() {
+        let body = b"twelve bytes".to_vec();
+        let (url, heads) = serve(vec![ok(12, &body)]);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.gz");
+        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
+        let head = heads.recv().unwrap().to_ascii_lowercase();
+        assert!(!head.contains("range:"), "{head}");
+    }
+
+    #[test]
+    fn no_answer_to_the_first_request_fails_at_once_even_when_resuming() {
+        let (url, heads) = serve(vec![hang_up(), hang_up(), hang_up()]);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.gz");
+        fs::write(dir.path().join(".f.gz.part"), b"twelv").unwrap();
+        assert!(fetch_verified(&format!("{url}/f.gz"), &dest, 12, "00", FAST).is_err());
+        assert_eq!(heads.try_iter().count(), 1, "retried");
+    }
+
+    #[test]
+    fn no_answer_after_a_stall_is_retried() {
+        let body = b"twelve bytes".to_vec();
+        let (url, heads) = serve(vec![
+            stall_after(12, &body, 5),
+            hang_up(),
+            reply(
+                "206 Partial Content",
+                "Content-Length: 7\r\nContent-Range: bytes 5-11/12\r\n".into(),
+                body[5..].to_vec(),
+            ),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.gz");
+        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), body);
+        assert_eq!(heads.try_iter().count(), 3);
+    }
+
+    #[test]
+    fn a_part_longer_than_the_file_is_started_again() {
+        let body = b"twelve bytes".to_vec();
+        let (url, heads) = serve(vec![ok(12, &body)]);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.gz");
+        fs::write(dir.path().join(".f.gz.part"), [1u8; 20]).unwrap();
+        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), body);
+        let head = heads.recv().unwrap().to_ascii_lowercase();
+        assert!(!head.contains("range:"), "{head}");
+    }
+
+    #[test]
+    fn every_attempt_failing_says_how_the_last_one_did() {
+        let body = b"twelve bytes".to_vec();
+        let fetch = |handlers: Vec<Handler>| {
+            let (url, heads) = serve(handlers);
+            let dir = tempfile::tempdir().unwrap();
+            let dest = dir.path().join("f.gz");
+            let url = format!("{url}/f.gz");
+            let err = fetch_verified(&url, &dest, 12, &sha256_hex(&body), FAST).unwrap_err();
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+            (format!("{err:#}"), url, heads.try_iter().count())
+        };
+        let stalls = (0..3).map(|_| stall_after(12, &body, 5)).collect();
+        let (err, url, requests) = fetch(stalls);
+        assert_eq!(
+            err,
+            format!("download of {url} failed after 5 bytes: the server stopped sending")
+        );
+        assert_eq!(requests, 3);
+        let short = (0..3).map(|_| ok(5, &body[..5])).collect();
+        let (err, url, _) = fetch(short);
+        assert_eq!(
+            err,
+            format!("download of {url} ended after 5 bytes, expected 12")
+        );
+        let long = (0..3).map(|_| ok(20, &[b'x'; 20])).collect();
+        let (err, url, _) = fetch(long);
+        assert_eq!(
+            err,
+            format!("{url}: the server sent more than the file's 12 bytes")
+        );
+    }
+
+    #[test]
+    fn directories_made_for_a_download_go_if_it_fails() {
+        let body = b"twelve bytes".to_vec();
+        let (url, _) = serve(vec![ok(12, &body), ok(12, &body)]);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a/b/f.gz");
+        let url = format!("{url}/f.gz");
+        assert!(fetch_verified(&url, &dest, 12, &sha256_hex(b"other"), FAST).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        fetch_verified(&url, &dest, 12, &sha256_hex(&body), FAST).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), body);
+    }
+
+    #[test]
+    fn a_files_sha256_is_the_published_one_for_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc");
+        fs::write(&path, b"abc").unwrap();
+        // FIPS 180-2's first example.
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(sha256_of_file(&path).unwrap(), abc);
+        assert_eq!(sha256_hex(b"abc"), abc);
+        assert!(sha256_of_file(&dir.path().join("missing")).is_err());
+    }
+
     #[test]
     fn redirect_targets() {
         let from = "http://h:1/a/f.gz";

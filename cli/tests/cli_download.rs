@@ -128,3 +128,63 @@ fn download_skips_what_is_there_and_offline_never_fetches() {
     ])
     .fails(1, &["--offline", "train-images-idx3-ubyte.gz"]);
 }
+
+#[test]
+fn download_names_cut_down_and_damaged_files() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    let dir = data.to_str().unwrap();
+    // The fixtures are cut-down raw files: each is named and left alone.
+    let run = sb.softreg(&[
+        "download",
+        "--data-dir",
+        dir,
+        "--mirror",
+        "http://127.0.0.1:9",
+    ]);
+    run.ok();
+    assert_eq!(
+        run.stderr.matches("is not the published file").count(),
+        4,
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("intact"), "{}", run.stderr);
+    let last = run.stderr.trim_end().lines().last().unwrap_or("");
+    assert_eq!(
+        last,
+        format!("data is complete in {dir}, 4 of its files not as published (see above)")
+    );
+    // A damaged .gz beside them is not believed, and not replaced offline.
+    let gz = data.join("t10k-labels-idx1-ubyte.gz");
+    std::fs::write(&gz, [7u8; 100]).unwrap();
+    sb.softreg(&["download", "--offline", "--data-dir", dir])
+        .fails(
+            1,
+            &[
+                &format!("{} is damaged", gz.display()),
+                "--offline forbids downloading it again",
+            ],
+        );
+}
+
+#[test]
+fn a_part_file_left_behind_is_resumed_and_said_so() {
+    for (len, said) in [(0, false), (5, true)] {
+        let (url, server) = serve(1, LABELS_GZ_SIZE, vec![7u8; LABELS_GZ_SIZE]);
+        let sb = Sandbox::new();
+        let data = sb.data_dir();
+        std::fs::remove_file(data.join("t10k-labels-idx1-ubyte")).unwrap();
+        let part = data.join(".t10k-labels-idx1-ubyte.gz.part");
+        std::fs::write(&part, vec![7u8; len]).unwrap();
+        let dir = data.to_str().unwrap();
+        let run = sb.softreg(&["download", "--data-dir", dir, "--mirror", &url]);
+        // The server sends the whole file again, and it is not the real one.
+        run.fails(1, &["SHA-256 mismatch"]);
+        let resuming = format!("resuming the download in {} after 5 bytes", part.display());
+        assert_eq!(run.stderr.contains("resuming"), said, "{}", run.stderr);
+        assert_eq!(run.stderr.contains(&resuming), said, "{}", run.stderr);
+        assert!(!part.exists());
+        server.join().unwrap();
+    }
+}
