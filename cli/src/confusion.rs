@@ -191,6 +191,8 @@ mod tests {
         let mut confusion = [[0u32; CLASSES]; CLASSES];
         confusion[5][5] = 1000; // all of its row: dark, white digits
         confusion[2] = [3; CLASSES]; // a tenth each: light, black digits
+        confusion[7][1] = 4; // exactly half: still black digits
+        confusion[7][7] = 4;
         let mut bytes = Vec::new();
         confusion_png(&mut bytes, &confusion).unwrap();
         let png = Decoded::new(&bytes);
@@ -200,7 +202,7 @@ mod tests {
             (cell_origin(0, 0), cell_origin(3, 7)),
             ((112, 72), (700, 156))
         );
-        let title = "confusion matrix of 1030 validation images: counts";
+        let title = "confusion matrix of 1038 validation images: counts";
         assert!(png.shows_text(8, 8, title, BLACK));
         let colour = "colour: rows: true class, normalised (share of the row)";
         assert!(png.shows_text(8, 18, colour, BLACK));
@@ -225,6 +227,8 @@ mod tests {
         assert!(png.shows_text(558, 222, "1000", WHITE));
         assert!(png.shows_text(112 + 84 * 4 + 38, 138, "3", BLACK));
         assert!(png.shows_text(112 + 38, 72 + 10, "0", BLACK));
+        assert!(png.shows_text(112 + 84 + 38, 72 + 28 * 7 + 10, "4", BLACK));
+        assert!(png.shows_text(112 + 84 * 7 + 38, 72 + 28 * 7 + 10, "4", BLACK));
         // Grey lines round every cell, from the grid's corner to the other.
         let grey = [200; 3];
         for k in 0..=CLASSES {

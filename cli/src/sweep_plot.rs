@@ -38,6 +38,14 @@ const COLOURS: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 
+/// A learning rate on the axis as a person would write it: the tick at 0.3
+/// is computed as 0.30000000000000004, so it is rounded to four significant
+/// digits first, then printed in the shortest form that reads back the same.
+fn lr_label(lr: f64) -> String {
+    let rounded: f64 = format!("{lr:.3e}").parse().unwrap_or(lr);
+    format!("{rounded}")
+}
+
 /// Renders the sweep as an SVG document.
 pub fn sweep_svg(points: &[SweepPoint], epochs: u32) -> Result<String> {
     let mut svg = String::new();
@@ -97,7 +105,7 @@ fn draw(
             .configure_mesh()
             .x_desc("learning rate (log scale)")
             .y_desc(name)
-            .x_label_formatter(&|x| format!("{x}"))
+            .x_label_formatter(&|&x| lr_label(x))
             .y_label_formatter(&|y| format!("{y:.1}"))
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
@@ -212,8 +220,26 @@ mod tests {
     }
 
     #[test]
+    fn learning_rates_are_labelled_as_written() {
+        assert_eq!(lr_label(0.1 + 0.2), "0.3");
+        assert_eq!(lr_label(0.01), "0.01");
+        assert_eq!(lr_label(2.0), "2");
+        assert_eq!(lr_label(0.00123456), "0.001235");
+    }
+
+    #[test]
     fn one_learning_rate_is_drawn_in_the_middle_of_its_axis() {
         let svg = sweep_svg(&[point(0.1, 256, 0.5, 0.8)], 1).unwrap();
+        // The axis runs from a third of it to three times it: ticks at
+        // 0.1, 0.2 and 0.3 in each panel, after the loss and accuracy ticks.
+        let words = texts(&svg);
+        let ticks: Vec<&str> = words
+            .iter()
+            .map(String::as_str)
+            .filter(|w| ["0.1", "0.2", "0.3"].contains(w))
+            .collect();
+        assert_eq!(ticks.len(), 2 * (3 + 3), "{words:?}");
+        assert_eq!(words.iter().filter(|w| *w == "0.3").count(), 4, "{words:?}");
         let panels = axes(&svg);
         let blue = centres(&svg, "#1F77B4");
         assert_eq!(blue.len(), 2);

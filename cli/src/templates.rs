@@ -241,6 +241,9 @@ mod tests {
         // Halfway is halfway to either end.
         assert_eq!(diverging(0.5, 1.0), [217, 140, 149]);
         assert_eq!(diverging(-0.5, 1.0), [144, 179, 214]);
+        // The scale divides: -1 of 2 is half blue, 1 of 4 a quarter red.
+        assert_eq!(diverging(-1.0, 2.0), [144, 179, 214]);
+        assert_eq!(diverging(1.0, 4.0), [236, 197, 202]);
         // An all-zero model is white, not a division by zero.
         assert_eq!(diverging(0.0, 0.0), ZERO);
         assert_eq!(scale_of(&[[0.5f32, -3.0, f32::INFINITY]]), 3.0);
