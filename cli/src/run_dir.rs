@@ -414,6 +414,19 @@ mod tests {
     }
 
     #[test]
+    fn an_out_that_is_a_file_is_refused_and_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("notes.txt");
+        fs::write(&file, b"mine").unwrap();
+        let err = RunDir::create(Some(&file)).err().unwrap();
+        assert!(
+            err.to_string().ends_with(": exists and is not a directory"),
+            "{err}"
+        );
+        assert_eq!(fs::read(&file).unwrap(), b"mine");
+    }
+
+    #[test]
     fn missing_parents_are_made_and_removed_with_a_failed_run() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("a/b/run");
