@@ -51,8 +51,19 @@ fn trains_and_writes_every_output() {
     let data = sb.data_dir();
     let run = train(&sb, &data, "run", &["--json", "--seed", "3"]);
 
-    // With --json, stdout is that one line and everything else is on stderr.
+    // With --json, stdout is that one line and everything else is on stderr,
+    // starting with the settings (the defaults, so without notes).
     assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    let settings = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("training: "))
+        .unwrap_or("");
+    assert!(
+        settings.starts_with("training: 2 epochs, batch size 256, lr 0.1, ")
+            && !settings.contains("(--"),
+        "{settings}"
+    );
     let json = run.json();
     for key in [
         "epochs",
