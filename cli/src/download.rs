@@ -154,7 +154,9 @@ pub fn fetch(mirror: &str, file: &RemoteFile, dir: &Path) -> Result<PathBuf> {
 /// writes it (a second download of the same file is refused rather than
 /// interleaved). A connection that drops or stalls is resumed with an HTTP
 /// range request, or restarted when the server ignores the range; a `.part`
-/// left by a killed run is resumed the same way. On failure or interrupt
+/// left by a killed run is resumed the same way (or, if it is already whole
+/// and its SHA-256 matches, kept without asking the server for anything:
+/// a range past the end is an error to it). On failure or interrupt
 /// ([`crate::signals`]) the `.part` file is removed.
 pub fn fetch_verified(
     url: &str,
@@ -178,7 +180,15 @@ pub fn fetch_verified(
     let mut part: Option<Part> = None;
     // A `.part` left by a run that was killed: resume it.
     if part_path.exists() {
-        part = Some(Part::open_existing(&part_path, size)?);
+        let mut existing = Part::open_existing(&part_path, size)?;
+        if existing.len == size {
+            // Killed after the last byte, before the check and the rename.
+            if existing.sha256(size)? == sha256 {
+                return existing.finish(dest, url, size, sha256);
+            }
+            existing.restart()?;
+        }
+        part = Some(existing);
     }
     let mut made_dirs = None;
     let mut last_error = None;
@@ -456,18 +466,23 @@ impl Part {
         result
     }
 
-    /// Checks the whole file's SHA-256 and renames it to `dest`; a file
-    /// that does not match is removed.
-    fn finish(mut self, dest: &Path, url: &str, size: u64, sha256: &str) -> Result<()> {
-        let shown = self.path.display().to_string();
-        let got = (|| -> io::Result<String> {
+    /// The SHA-256 of the file's first `size` bytes, lowercase hex.
+    fn sha256(&mut self, size: u64) -> Result<String> {
+        (|| -> io::Result<String> {
             self.file.sync_all()?;
             self.file.seek(SeekFrom::Start(0))?;
             let mut hasher = Sha256::new();
             io::copy(&mut (&self.file).take(size), &mut HashWriter(&mut hasher))?;
             Ok(hex(&hasher.finalize()))
         })()
-        .with_context(|| format!("cannot read {shown}"))?;
+        .with_context(|| format!("cannot read {}", self.path.display()))
+    }
+
+    /// Checks the whole file's SHA-256 and renames it to `dest`; a file
+    /// that does not match is removed.
+    fn finish(mut self, dest: &Path, url: &str, size: u64, sha256: &str) -> Result<()> {
+        let shown = self.path.display().to_string();
+        let got = self.sha256(size)?;
         if got != sha256 {
             let _ = fs::remove_file(&self.path);
             bail!("{url}: SHA-256 mismatch: got {got}, expected {sha256}; the file was not kept");
@@ -847,6 +862,105 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), body);
         let head = heads.recv().unwrap().to_ascii_lowercase();
         assert!(!head.contains("range:"), "{head}");
+    }
+
+    #[test]
+    fn a_whole_part_file_is_checked_and_kept_without_a_request() {
+        let body = b"twelve bytes".to_vec();
+        // A server that would refuse any range past the end.
+        let (url, heads) = serve(vec![reply(
+            "416 Range Not Satisfiable",
+            "Content-Length: 0\r\n".into(),
+            Vec::new(),
+        )]);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.gz");
+        fs::write(dir.path().join(".f.gz.part"), &body).unwrap();
+        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), body);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(heads.try_iter().count(), 0);
+    }
+
+    #[test]
+    fn a_whole_part_file_that_does_not_match_is_fetched_again() {
+        let body = b"twelve bytes".to_vec();
+        let (url, heads) = serve(vec![ok(12, &body)]);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.gz");
+        fs::write(dir.path().join(".f.gz.part"), b"twelve bites").unwrap();
+        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), body);
+        let head = heads.recv().unwrap().to_ascii_lowercase();
+        assert!(!head.contains("range:"), "{head}");
+    }
+
+    /// A body that answers each read in turn: the number of bytes the read
+    /// must ask for, and then an I/O error of that kind or the bytes.
+    type Script = Vec<(usize, Result<&'static [u8], io::ErrorKind>)>;
+
+    struct Scripted(std::vec::IntoIter<(usize, Result<&'static [u8], io::ErrorKind>)>);
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some((asked, answer)) = self.0.next() else {
+                return Ok(0);
+            };
+            assert_eq!(buf.len(), asked, "the bytes asked for");
+            match answer {
+                Err(kind) => Err(io::Error::new(kind, "scripted")),
+                Ok(bytes) => {
+                    buf[..bytes.len()].copy_from_slice(bytes);
+                    Ok(bytes.len())
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn appending_asks_for_what_is_missing_and_retries_an_interrupted_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut part = Part::create(&dir.path().join(".f.part")).unwrap();
+        let body = |script: Script| Box::new(Scripted(script.into_iter())) as Box<dyn Read>;
+        // A signal interrupting a read is not a failed download.
+        let script = vec![
+            (12, Ok(&b"twelve"[..])),
+            (6, Err(io::ErrorKind::Interrupted)),
+            (6, Ok(&b" bytes"[..])),
+        ];
+        part.append(body(script), "u", 12).unwrap();
+        assert_eq!(part.len, 12);
+        // From byte 5 each read asks for the 7 bytes left, then for one
+        // more, to notice a server that sends too much.
+        part.restart().unwrap();
+        let err = part
+            .append(body(vec![(12, Ok(&b"twelv"[..]))]), "u", 12)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "download of u ended after 5 bytes, expected 12"
+        );
+        let script = vec![(7, Ok(&b"e bytes"[..])), (1, Ok(&b"!"[..]))];
+        let err = part.append(body(script), "u", 12).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "u: the server sent more than the file's 12 bytes"
+        );
+        assert_eq!(
+            fs::read(dir.path().join(".f.part")).unwrap(),
+            b"twelve bytes"
+        );
+    }
+
+    #[test]
+    fn a_read_that_timed_out_is_called_a_stall() {
+        let stalled = "the server stopped sending";
+        let timed_out = io::Error::new(io::ErrorKind::TimedOut, "timed out");
+        assert_eq!(describe_read_error(&timed_out), stalled);
+        let ureq_timeout = io::Error::other(ureq::Error::Timeout(ureq::Timeout::RecvBody));
+        assert_eq!(describe_read_error(&ureq_timeout), stalled);
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "connection reset");
+        assert_eq!(describe_read_error(&reset), "connection reset");
     }
 
     #[test]
