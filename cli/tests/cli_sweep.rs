@@ -86,3 +86,34 @@ fn bad_lists_are_refused_before_any_work() {
         .fails(2, &["0"]);
     assert!(!sb.path("x").exists());
 }
+
+/// On a terminal the sweep shows a bar over all its runs, naming the one
+/// under way. `script` (util-linux) gives the run a pseudo-terminal.
+#[test]
+fn a_terminal_sees_the_runs_counted() {
+    let sb = Sandbox::new();
+    let data = sb.data_dir();
+    let bin = std::env::var("SOFTREG_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_softreg").to_owned());
+    let command = format!(
+        "{bin} sweep --epochs 1 --lr 0.03,0.3,1 --batch-size 64,256 --data-dir {} --out x",
+        data.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(sb.root.path())
+        .env_remove("SOFTREG_DATA_DIR")
+        .env("HOME", sb.path("home"))
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains("0/6 runs (lr 0.03, batch size 64)"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("/5 runs") && !screen.contains("/1 runs"),
+        "{screen}"
+    );
+}
