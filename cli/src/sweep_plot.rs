@@ -64,12 +64,16 @@ fn draw(
     let root = root.titled(&title, ("sans-serif", 18))?;
     let panels = root.split_evenly((1, 2));
 
-    // The axis spans the runs that have points to show (all, if none has).
+    // The axis spans the runs that have points to show (all, if none has;
+    // the chapter's 0.1 if there are no runs, where an empty range would
+    // leave plotters looking for ticks for ever).
     let shown = || points.iter().filter(|p| !p.diverged);
     let lrs: Vec<f64> = if shown().next().is_some() {
         shown().map(|p| f64::from(p.lr)).collect()
-    } else {
+    } else if !points.is_empty() {
         points.iter().map(|p| f64::from(p.lr)).collect()
+    } else {
+        vec![0.1]
     };
     let lrs = lrs.into_iter();
     let lo = lrs.clone().fold(f64::INFINITY, f64::min);
@@ -253,6 +257,11 @@ mod tests {
         let svg = sweep_svg(&[point(0.1, 256, f64::NAN, f64::NAN)], 1).unwrap();
         assert_eq!(axes(&svg).len(), 2);
         assert!(circles(&svg).is_empty());
+        // No runs at all: the same axes, around 0.1, and no legend.
+        let empty = sweep_svg(&[], 1).unwrap();
+        assert_eq!(axes(&empty), axes(&svg));
+        assert!(circles(&empty).is_empty());
+        assert!(!texts(&empty).iter().any(|w| w.starts_with("batch")));
     }
 
     #[test]
