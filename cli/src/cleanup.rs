@@ -192,4 +192,37 @@ mod tests {
         let (made, _registrations) = create_parents(&deep).unwrap();
         assert!(made.is_empty());
     }
+
+    /// Two runs making the same directories at once both succeed: the one
+    /// that finds a directory made since it looked takes it as made.
+    #[test]
+    fn racing_to_make_the_same_directories_is_not_an_error() {
+        let threads = 8;
+        for round in 0..50 {
+            let dir = tempfile::tempdir().unwrap();
+            let deep = dir.path().join("a/b/c/d");
+            let start = std::sync::Barrier::new(threads);
+            let made: usize = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            create_parents(&deep).map(|(made, _)| made.len())
+                        })
+                    })
+                    .collect();
+                racers
+                    .into_iter()
+                    .map(|r| {
+                        r.join()
+                            .unwrap()
+                            .unwrap_or_else(|e| panic!("round {round}: {e}"))
+                    })
+                    .sum()
+            });
+            // Each of the four made once, by one racer or another.
+            assert_eq!(made, 4, "round {round}");
+            assert!(deep.is_dir());
+        }
+    }
 }
