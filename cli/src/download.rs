@@ -366,7 +366,7 @@ impl Part {
         let mut part = Self::create(path)?;
         if part.len > size {
             part.restart()?;
-        } else if part.len > 0 {
+        } else if part.len > 0 && part.len < size {
             console::err(&format!(
                 "resuming the download in {} after {} bytes",
                 path.display(),
