@@ -193,7 +193,7 @@ mod tests {
         }
     }
 
-    /// Writes a one-row-or-more PNG of the given kind to a temporary file.
+    /// A temporary file holding a PNG of these pixels, colour type and depth.
     fn png_file(
         width: u32,
         height: u32,
