@@ -184,7 +184,7 @@ pub fn fetch_verified(
         if existing.len == size {
             // Killed after the last byte, before the check and the rename.
             if existing.sha256(size)? == sha256 {
-                return existing.finish(dest, url, size, sha256);
+                return existing.rename_to(dest);
             }
             existing.restart()?;
         }
@@ -481,16 +481,25 @@ impl Part {
     /// Checks the whole file's SHA-256 and renames it to `dest`; a file
     /// that does not match is removed.
     fn finish(mut self, dest: &Path, url: &str, size: u64, sha256: &str) -> Result<()> {
-        let shown = self.path.display().to_string();
         let got = self.sha256(size)?;
         if got != sha256 {
             let _ = fs::remove_file(&self.path);
             bail!("{url}: SHA-256 mismatch: got {got}, expected {sha256}; the file was not kept");
         }
+        self.rename_to(dest)
+    }
+
+    /// Renames the checked file to `dest`, the download's end.
+    fn rename_to(mut self, dest: &Path) -> Result<()> {
         let registration = self.registration.take().expect("registered at creation");
         registration.complete(|| {
-            fs::rename(&self.path, dest)
-                .with_context(|| format!("cannot rename {shown} to {}", dest.display()))
+            fs::rename(&self.path, dest).with_context(|| {
+                format!(
+                    "cannot rename {} to {}",
+                    self.path.display(),
+                    dest.display()
+                )
+            })
         })
     }
 }
@@ -668,15 +677,65 @@ mod tests {
         idle: Duration::from_millis(300),
     };
 
+    /// The file most tests download, 12 bytes.
+    const BODY: &[u8] = b"twelve bytes";
+
+    /// A download of [`BODY`] as `f.gz` into a fresh directory from a
+    /// server answering with `handlers`, after a killed run left `part` as
+    /// the `.part` file, if given.
+    struct Download {
+        dir: tempfile::TempDir,
+        url: String,
+        result: Result<()>,
+        /// The heads of the requests the server saw, in order.
+        heads: mpsc::Receiver<String>,
+    }
+
+    impl Download {
+        fn run(handlers: Vec<Handler>, part: Option<&[u8]>) -> Download {
+            let (base, heads) = serve(handlers);
+            let dir = tempfile::tempdir().unwrap();
+            if let Some(part) = part {
+                fs::write(dir.path().join(".f.gz.part"), part).unwrap();
+            }
+            let url = format!("{base}/f.gz");
+            let dest = dir.path().join("f.gz");
+            let result = fetch_verified(&url, &dest, 12, &sha256_hex(BODY), FAST);
+            Download {
+                dir,
+                url,
+                result,
+                heads,
+            }
+        }
+
+        /// The downloaded file, which must be there.
+        fn file(&self) -> Vec<u8> {
+            fs::read(self.dir.path().join("f.gz")).unwrap()
+        }
+
+        /// How many entries the directory holds.
+        fn entries(&self) -> usize {
+            fs::read_dir(self.dir.path()).unwrap().count()
+        }
+
+        /// The next request's head, lower case.
+        fn next_head(&self) -> String {
+            self.heads.recv().unwrap().to_ascii_lowercase()
+        }
+
+        /// How many requests are left unread.
+        fn requests(&self) -> usize {
+            self.heads.try_iter().count()
+        }
+    }
+
     #[test]
     fn downloads_verifies_and_renames() {
-        let body = b"twelve bytes".to_vec();
-        let (url, _) = serve(vec![ok(12, &body)]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), body);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let download = Download::run(vec![ok(12, BODY)], None);
+        download.result.as_ref().unwrap();
+        assert_eq!(download.file(), BODY);
+        assert_eq!(download.entries(), 1);
     }
 
     #[test]
@@ -732,55 +791,44 @@ mod tests {
 
     #[test]
     fn a_stall_mid_file_is_resumed_with_a_range_request() {
-        let body = b"twelve bytes".to_vec();
-        let rest = body[5..].to_vec();
-        let (url, heads) = serve(vec![
-            stall_after(12, &body, 5),
-            reply(
-                "206 Partial Content",
-                "Content-Length: 7\r\nContent-Range: bytes 5-11/12\r\n".into(),
-                rest,
-            ),
-        ]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), body);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-        let _first = heads.recv().unwrap();
-        let second = heads.recv().unwrap().to_ascii_lowercase();
+        let download = Download::run(
+            vec![
+                stall_after(12, BODY, 5),
+                reply(
+                    "206 Partial Content",
+                    "Content-Length: 7\r\nContent-Range: bytes 5-11/12\r\n".into(),
+                    BODY[5..].to_vec(),
+                ),
+            ],
+            None,
+        );
+        download.result.as_ref().unwrap();
+        assert_eq!(download.file(), BODY);
+        assert_eq!(download.entries(), 1);
+        let _first = download.next_head();
+        let second = download.next_head();
         assert!(second.contains("range: bytes=5-"), "{second}");
     }
 
     #[test]
     fn a_server_that_ignores_the_range_is_read_from_the_start() {
-        let body = b"twelve bytes".to_vec();
-        let (url, _) = serve(vec![stall_after(12, &body, 5), ok(12, &body)]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), body);
+        let download = Download::run(vec![stall_after(12, BODY, 5), ok(12, BODY)], None);
+        download.result.as_ref().unwrap();
+        assert_eq!(download.file(), BODY);
     }
 
     #[test]
     fn a_part_file_left_by_a_killed_run_is_resumed() {
-        let body = b"twelve bytes".to_vec();
-        let (url, heads) = serve(vec![reply(
+        let rest = reply(
             "206 Partial Content",
             "Content-Length: 7\r\nContent-Range: bytes 5-11/12\r\n".into(),
-            body[5..].to_vec(),
-        )]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fs::write(dir.path().join(".f.gz.part"), &body[..5]).unwrap();
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), body);
-        assert!(heads
-            .recv()
-            .unwrap()
-            .to_ascii_lowercase()
-            .contains("range: bytes=5-"));
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+            BODY[5..].to_vec(),
+        );
+        let download = Download::run(vec![rest], Some(&BODY[..5]));
+        download.result.as_ref().unwrap();
+        assert_eq!(download.file(), BODY);
+        assert!(download.next_head().contains("range: bytes=5-"));
+        assert_eq!(download.entries(), 1);
     }
 
     #[test]
@@ -813,85 +861,62 @@ mod tests {
 
     #[test]
     fn a_fresh_download_asks_for_the_whole_file() {
-        let body = b"twelve bytes".to_vec();
-        let (url, heads) = serve(vec![ok(12, &body)]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        let head = heads.recv().unwrap().to_ascii_lowercase();
+        let download = Download::run(vec![ok(12, BODY)], None);
+        download.result.as_ref().unwrap();
+        let head = download.next_head();
         assert!(!head.contains("range:"), "{head}");
     }
 
     #[test]
     fn no_answer_to_the_first_request_fails_at_once_even_when_resuming() {
-        let (url, heads) = serve(vec![hang_up(), hang_up(), hang_up()]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fs::write(dir.path().join(".f.gz.part"), b"twelv").unwrap();
-        assert!(fetch_verified(&format!("{url}/f.gz"), &dest, 12, "00", FAST).is_err());
-        assert_eq!(heads.try_iter().count(), 1, "retried");
+        let download = Download::run(vec![hang_up(), hang_up(), hang_up()], Some(b"twelv"));
+        assert!(download.result.is_err());
+        assert_eq!(download.requests(), 1, "retried");
     }
 
     #[test]
     fn no_answer_after_a_stall_is_retried() {
-        let body = b"twelve bytes".to_vec();
-        let (url, heads) = serve(vec![
-            stall_after(12, &body, 5),
-            hang_up(),
-            reply(
-                "206 Partial Content",
-                "Content-Length: 7\r\nContent-Range: bytes 5-11/12\r\n".into(),
-                body[5..].to_vec(),
-            ),
-        ]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), body);
-        assert_eq!(heads.try_iter().count(), 3);
+        let rest = reply(
+            "206 Partial Content",
+            "Content-Length: 7\r\nContent-Range: bytes 5-11/12\r\n".into(),
+            BODY[5..].to_vec(),
+        );
+        let download = Download::run(vec![stall_after(12, BODY, 5), hang_up(), rest], None);
+        download.result.as_ref().unwrap();
+        assert_eq!(download.file(), BODY);
+        assert_eq!(download.requests(), 3);
     }
 
     #[test]
     fn a_part_longer_than_the_file_is_started_again() {
-        let body = b"twelve bytes".to_vec();
-        let (url, heads) = serve(vec![ok(12, &body)]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fs::write(dir.path().join(".f.gz.part"), [1u8; 20]).unwrap();
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), body);
-        let head = heads.recv().unwrap().to_ascii_lowercase();
+        let download = Download::run(vec![ok(12, BODY)], Some(&[1u8; 20]));
+        download.result.as_ref().unwrap();
+        assert_eq!(download.file(), BODY);
+        let head = download.next_head();
         assert!(!head.contains("range:"), "{head}");
     }
 
     #[test]
     fn a_whole_part_file_is_checked_and_kept_without_a_request() {
-        let body = b"twelve bytes".to_vec();
         // A server that would refuse any range past the end.
-        let (url, heads) = serve(vec![reply(
+        let refusal = reply(
             "416 Range Not Satisfiable",
             "Content-Length: 0\r\n".into(),
             Vec::new(),
-        )]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fs::write(dir.path().join(".f.gz.part"), &body).unwrap();
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), body);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-        assert_eq!(heads.try_iter().count(), 0);
+        );
+        let download = Download::run(vec![refusal], Some(BODY));
+        download.result.as_ref().unwrap();
+        assert_eq!(download.file(), BODY);
+        assert_eq!(download.entries(), 1);
+        assert_eq!(download.requests(), 0);
     }
 
     #[test]
     fn a_whole_part_file_that_does_not_match_is_fetched_again() {
-        let body = b"twelve bytes".to_vec();
-        let (url, heads) = serve(vec![ok(12, &body)]);
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("f.gz");
-        fs::write(dir.path().join(".f.gz.part"), b"twelve bites").unwrap();
-        fetch_verified(&format!("{url}/f.gz"), &dest, 12, &sha256_hex(&body), FAST).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), body);
-        let head = heads.recv().unwrap().to_ascii_lowercase();
+        let download = Download::run(vec![ok(12, BODY)], Some(b"twelve bites"));
+        download.result.as_ref().unwrap();
+        assert_eq!(download.file(), BODY);
+        let head = download.next_head();
         assert!(!head.contains("range:"), "{head}");
     }
 
@@ -965,31 +990,31 @@ mod tests {
 
     #[test]
     fn every_attempt_failing_says_how_the_last_one_did() {
-        let body = b"twelve bytes".to_vec();
-        let fetch = |handlers: Vec<Handler>| {
-            let (url, heads) = serve(handlers);
-            let dir = tempfile::tempdir().unwrap();
-            let dest = dir.path().join("f.gz");
-            let url = format!("{url}/f.gz");
-            let err = fetch_verified(&url, &dest, 12, &sha256_hex(&body), FAST).unwrap_err();
-            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
-            (format!("{err:#}"), url, heads.try_iter().count())
+        let fails = |handlers: Vec<Handler>| {
+            let download = Download::run(handlers, None);
+            let err = download.result.as_ref().unwrap_err();
+            assert_eq!(download.entries(), 0);
+            (
+                format!("{err:#}"),
+                download.url.clone(),
+                download.requests(),
+            )
         };
-        let stalls = (0..3).map(|_| stall_after(12, &body, 5)).collect();
-        let (err, url, requests) = fetch(stalls);
+        let stalls = (0..3).map(|_| stall_after(12, BODY, 5)).collect();
+        let (err, url, requests) = fails(stalls);
         assert_eq!(
             err,
             format!("download of {url} failed after 5 bytes: the server stopped sending")
         );
         assert_eq!(requests, 3);
-        let short = (0..3).map(|_| ok(5, &body[..5])).collect();
-        let (err, url, _) = fetch(short);
+        let short = (0..3).map(|_| ok(5, &BODY[..5])).collect();
+        let (err, url, _) = fails(short);
         assert_eq!(
             err,
             format!("download of {url} ended after 5 bytes, expected 12")
         );
         let long = (0..3).map(|_| ok(20, &[b'x'; 20])).collect();
-        let (err, url, _) = fetch(long);
+        let (err, url, _) = fails(long);
         assert_eq!(
             err,
             format!("{url}: the server sent more than the file's 12 bytes")
