@@ -135,6 +135,29 @@ pub(crate) mod svg_shapes {
             .collect()
     }
 
+    /// The centres of the filled circles of `colour`, in document order.
+    pub fn centres(svg: &str, colour: &str) -> Vec<(i32, i32)> {
+        circles(svg)
+            .into_iter()
+            .filter(|(c, _)| c == colour)
+            .map(|(_, centre)| centre)
+            .collect()
+    }
+
+    /// The colours of the legend's strokes, in document order: the
+    /// two-point lines not in black, each checked to be 20 pixels across.
+    pub fn legend_strokes(svg: &str) -> Vec<String> {
+        polylines(svg)
+            .into_iter()
+            .filter(|l| l.stroke != "#000000" && l.points.len() == 2)
+            .map(|l| {
+                let [a, b] = l.points[..] else { unreachable!() };
+                assert_eq!((b.0 - a.0, b.1 - a.1), (20, 0), "{}", l.stroke);
+                l.stroke
+            })
+            .collect()
+    }
+
     /// The words of every `<text>` element.
     pub fn texts(svg: &str) -> Vec<String> {
         svg.split("<text ")
@@ -191,7 +214,7 @@ pub(crate) mod svg_shapes {
 
 #[cfg(test)]
 mod tests {
-    use super::svg_shapes::{axes, circles, fraction, polylines, texts};
+    use super::svg_shapes::{axes, centres, fraction, legend_strokes, texts};
     use super::*;
 
     const TRAIN: &str = "#1F77B4";
@@ -209,14 +232,6 @@ mod tests {
                 val_acc: 0.5,
                 seconds: 0.0,
             })
-            .collect()
-    }
-
-    fn centres(svg: &str, colour: &str) -> Vec<(i32, i32)> {
-        circles(svg)
-            .into_iter()
-            .filter(|(c, _)| c == colour)
-            .map(|(_, centre)| centre)
             .collect()
     }
 
@@ -276,16 +291,6 @@ mod tests {
         for name in ["train loss", "val loss", "val acc", "epoch"] {
             assert!(words.iter().any(|w| w == name), "{name} in {words:?}");
         }
-        for colour in [TRAIN, VAL_LOSS, VAL_ACC] {
-            let strokes = polylines(&svg)
-                .into_iter()
-                .filter(|l| l.stroke == colour && l.points.len() == 2)
-                .collect::<Vec<_>>();
-            assert_eq!(strokes.len(), 1, "{colour}");
-            let [a, b] = strokes[0].points[..] else {
-                unreachable!()
-            };
-            assert_eq!((b.0 - a.0, b.1 - a.1), (20, 0), "{colour}");
-        }
+        assert_eq!(legend_strokes(&svg), [TRAIN, VAL_LOSS, VAL_ACC]);
     }
 }

@@ -146,7 +146,7 @@ fn draw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plot::svg_shapes::{axes, circles, fraction, polylines, texts};
+    use crate::plot::svg_shapes::{axes, centres, circles, fraction, legend_strokes, texts};
 
     fn point(lr: f32, batch_size: u32, val_loss: f64, val_acc: f64) -> SweepPoint {
         SweepPoint {
@@ -158,14 +158,6 @@ mod tests {
             seconds: 1.0,
             diverged: !val_loss.is_finite(),
         }
-    }
-
-    fn centres(svg: &str, colour: &str) -> Vec<(i32, i32)> {
-        circles(svg)
-            .into_iter()
-            .filter(|(c, _)| c == colour)
-            .map(|(_, centre)| centre)
-            .collect()
     }
 
     /// Where learning rate `lr` falls on a log axis from `lo` to `hi`.
@@ -269,15 +261,7 @@ mod tests {
         let points: Vec<SweepPoint> = (0..7).map(|i| point(0.1, 8 << i, 0.5, 0.8)).collect();
         let svg = sweep_svg(&points, 1).unwrap();
         // The legend: a 20-pixel stroke per batch size, in each panel.
-        let strokes: Vec<String> = polylines(&svg)
-            .into_iter()
-            .filter(|l| l.stroke != "#000000" && l.points.len() == 2)
-            .inspect(|l| {
-                let [a, b] = l.points[..] else { unreachable!() };
-                assert_eq!((b.0 - a.0, b.1 - a.1), (20, 0));
-            })
-            .map(|l| l.stroke)
-            .collect();
+        let strokes = legend_strokes(&svg);
         let mut want: Vec<String> = COLOURS
             .iter()
             .chain(&COLOURS[..1])
