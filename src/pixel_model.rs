@@ -84,16 +84,7 @@ impl PixelModel {
     /// # Panics
     /// If a label is not a class, or this CPU cannot run `isa`.
     pub fn evaluate(&self, data: Examples<'_>, isa: Isa, threads: usize) -> Evaluation {
-        assert_eq!(data.images.len(), data.labels.len(), "one label per image");
-        let parts = data.images.len().div_ceil(EVAL_PART);
-        let part = |p: usize| {
-            let rows = p * EVAL_PART..((p + 1) * EVAL_PART).min(data.images.len());
-            isa.dispatch(EvaluatePart {
-                model: self,
-                images: &data.images[rows.clone()],
-                labels: &data.labels[rows],
-            })
-        };
+        let parts = evaluation_parts(data);
         let mut total = Evaluation::default();
         #[cfg(feature = "std")]
         if threads > 1 && parts > 1 && crate::CAN_SPAWN_THREADS {
@@ -105,17 +96,16 @@ impl PixelModel {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = (1..threads)
                     .map(|t| {
-                        let part = &part;
                         scope.spawn(move || {
                             (t..parts)
                                 .step_by(threads)
-                                .map(|p| (p, part(p)))
+                                .map(|p| (p, self.evaluate_part(data, isa, p)))
                                 .collect::<Vec<_>>()
                         })
                     })
                     .collect();
                 for p in (0..parts).step_by(threads) {
-                    results[p] = Some(part(p));
+                    results[p] = Some(self.evaluate_part(data, isa, p));
                 }
                 for handle in handles {
                     for (p, e) in handle.join().expect("an evaluation thread panicked") {
@@ -130,10 +120,30 @@ impl PixelModel {
         }
         let _ = threads;
         for p in 0..parts {
-            total.merge(&part(p));
+            total.merge(&self.evaluate_part(data, isa, p));
         }
         total
     }
+
+    /// Part `p` of [`PixelModel::evaluate`] (of [`evaluation_parts`]), for
+    /// whichever thread takes it.
+    pub(crate) fn evaluate_part(&self, data: Examples<'_>, isa: Isa, p: usize) -> Evaluation {
+        let rows = p * EVAL_PART..((p + 1) * EVAL_PART).min(data.images.len());
+        isa.dispatch(EvaluatePart {
+            model: self,
+            images: &data.images[rows.clone()],
+            labels: &data.labels[rows],
+        })
+    }
+}
+
+/// How many independent parts [`PixelModel::evaluate`] cuts `data` into.
+///
+/// # Panics
+/// If `data` has not one label per image.
+pub(crate) fn evaluation_parts(data: Examples<'_>) -> usize {
+    assert_eq!(data.images.len(), data.labels.len(), "one label per image");
+    data.images.len().div_ceil(EVAL_PART)
 }
 
 /// One part of [`PixelModel::evaluate`].

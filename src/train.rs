@@ -34,13 +34,15 @@
 //! copies stay equal, the threads meet once a batch, and no thread writes
 //! memory another reads during a step. The shard count is part of the
 //! numerics (a different tree rounds differently); the thread count and the
-//! SIMD level's choice of thread are not.
+//! SIMD level's choice of thread are not. The threads are started once for
+//! a whole [`fit`] (a [`Crew`], see [`Trainer::with_crew`]) and take every
+//! epoch and every evaluation of it in turn.
 
 use crate::barrier::{PoisonOnPanic, SpinBarrier};
 use crate::fashion_mnist::{Examples, InputMap, CLASSES, PIXELS};
 use crate::kernels::{cross_entropy, matmul, naive_softmax, sum, Picked, Rows};
 use crate::model::{Evaluation, SoftmaxRegression};
-use crate::pixel_model::PixelModel;
+use crate::pixel_model::{evaluation_parts, PixelModel};
 use crate::simd::{Isa, Kernel, Simd, Unavailable, Vector};
 use crate::Rng;
 use core::fmt;
@@ -48,8 +50,9 @@ use core::marker::PhantomData;
 use core::ops::{ControlFlow, Range};
 use std::boxed::Box;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::thread;
+use std::vec;
 use std::vec::Vec;
 
 /// The chapter's `batch_size` and `lr`.
@@ -606,6 +609,15 @@ impl Replica {
         })
     }
 
+    /// Starts this thread's copy of the model in training from `folded`,
+    /// with nothing pending.
+    fn start_from(&mut self, folded: &PixelModel) {
+        self.model.pixels.clone_from(folded);
+        for row in self.model.pending.iter_mut() {
+            row.fill(0.0);
+        }
+    }
+
     /// Sizes the buffers for `layout`'s batches and this thread's shards.
     fn prepare(&mut self, layout: &Layout<'_>, isa: Isa) {
         let rows = layout.max_shard_rows();
@@ -620,7 +632,7 @@ impl Replica {
     }
 }
 
-/// What the threads of an epoch share: one buffer per thread for the sum of
+/// What the threads of a [`Crew`] share at every batch: one buffer per thread for the sum of
 /// its shards, twice over (batch parity), so that a fast thread can write
 /// batch `b + 1`'s while a slow one still reads batch `b`'s; the barrier;
 /// and the batch after which the first thread asked everyone to stop
@@ -767,6 +779,135 @@ impl<const IN: usize, M: InputMap<IN>, F: FnMut(StepReport) -> ControlFlow<()>> 
     }
 }
 
+/// Work the caller of a [`Crew`] hands its other threads; every thread
+/// takes its own part of it.
+#[derive(Clone, Copy)]
+enum Job<'d> {
+    /// An epoch over [`Shared::order`], from [`Shared::folded`].
+    Epoch(Examples<'d>),
+    /// The evaluation of [`Shared::folded`] on these examples, each part
+    /// into [`Shared::evaluations`].
+    Evaluate(Examples<'d>),
+    /// The crew's work is done: the threads end.
+    Leave,
+}
+
+/// What a crew's threads share for as long as they live. The caller writes
+/// the job, the order and the folded model only while the others wait at
+/// the barrier for the next job (the locks make that safe, not slow: no one
+/// else holds them then, or only for the last microseconds of a step).
+struct Shared<'d> {
+    job: Mutex<Job<'d>>,
+    order: RwLock<Vec<u32>>,
+    folded: RwLock<Box<PixelModel>>,
+    /// One per part of the evaluation, merged in part order.
+    evaluations: Mutex<Vec<Evaluation>>,
+    meeting: Meeting,
+    execution: Execution,
+    sgd: Sgd,
+    softmax: Softmax,
+}
+
+impl<'d> Shared<'d> {
+    fn new(execution: Execution, sgd: Sgd, softmax: Softmax) -> Self {
+        let threads = execution.threads;
+        Shared {
+            job: Mutex::new(Job::Leave),
+            order: RwLock::new(Vec::new()),
+            folded: RwLock::new(Box::new(PixelModel::zeroed())),
+            evaluations: Mutex::new(Vec::new()),
+            meeting: Meeting {
+                sums: [0, 1].map(|_| {
+                    (0..threads)
+                        .map(|_| RwLock::new(ShardGradient::zeroed()))
+                        .collect()
+                }),
+                barrier: SpinBarrier::new(threads),
+                stop_after: AtomicUsize::new(usize::MAX),
+            },
+            execution,
+            sgd,
+            softmax,
+        }
+    }
+
+    /// The meeting, when there is another thread to meet.
+    fn meeting(&self) -> Option<&Meeting> {
+        (self.execution.threads > 1).then_some(&self.meeting)
+    }
+
+    /// An epoch over `order` of `data`, cut into batches and shards.
+    fn plan<'a>(&self, data: Examples<'a>, order: &'a [u32]) -> EpochPlan<'a> {
+        EpochPlan {
+            data,
+            layout: Layout {
+                order,
+                batch_size: self.sgd.batch_size,
+                shards: self.execution.shards,
+                threads: self.execution.threads,
+            },
+            lr: self.sgd.lr,
+            softmax: self.softmax,
+        }
+    }
+
+    /// Thread `thread`'s parts of the evaluation of the folded model on
+    /// `data`: parts `thread, thread + threads, ...`.
+    fn evaluate_parts(&self, data: Examples<'_>, thread: usize) {
+        let Execution { threads, isa, .. } = self.execution;
+        let parts = evaluation_parts(data);
+        let folded = self.folded.read().unwrap();
+        let mine: Vec<_> = (thread..parts)
+            .step_by(threads)
+            .map(|p| (p, folded.evaluate_part(data, isa, p)))
+            .collect();
+        let mut evaluations = self.evaluations.lock().unwrap();
+        for (p, evaluation) in mine {
+            evaluations[p] = evaluation;
+        }
+    }
+}
+
+/// The life of a crew's thread `thread` (not the caller's): wait for a
+/// job, take its part, and again, until told to leave.
+fn crew_member<const IN: usize, M: InputMap<IN>>(
+    shared: &Shared<'_>,
+    replica: &mut Replica,
+    thread: usize,
+) {
+    // Whether it panics in a job or between two, the others must not wait
+    // for it at the barrier for ever.
+    let _poison = PoisonOnPanic(&shared.meeting.barrier);
+    let isa = shared.execution.isa;
+    loop {
+        shared.meeting.barrier.wait(); // the next job is posted
+        let job = *shared.job.lock().unwrap();
+        match job {
+            Job::Epoch(data) => {
+                let order = shared.order.read().unwrap();
+                let plan = shared.plan(data, &order);
+                replica.start_from(&shared.folded.read().unwrap());
+                replica.prepare(&plan.layout, isa);
+                // The first thread reports how the epoch ended; every
+                // thread stops at the same batch.
+                let _ = isa.dispatch(ThreadShare::<IN, M, _> {
+                    replica,
+                    plan,
+                    thread,
+                    meeting: Some(&shared.meeting),
+                    on_step: |_| ControlFlow::Continue(()),
+                    map: PhantomData,
+                });
+            }
+            Job::Evaluate(data) => {
+                shared.evaluate_parts(data, thread);
+                shared.meeting.barrier.wait(); // every part is in
+            }
+            Job::Leave => return,
+        }
+    }
+}
+
 /// Takes the chapter's SGD steps on a model of `IN` inputs, whose pixels
 /// reach it through the input map `M`, with the arithmetic laid out by an
 /// [`Execution`].
@@ -777,8 +918,6 @@ pub struct Trainer<const IN: usize, M: InputMap<IN>> {
     softmax: Softmax,
     /// One per thread.
     replicas: Vec<Box<Replica>>,
-    /// The model folded afresh for evaluation.
-    evaluated: Box<PixelModel>,
     map: PhantomData<M>,
 }
 
@@ -823,7 +962,6 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
             execution,
             softmax: Softmax::Stable,
             replicas: (0..threads).map(|_| Replica::new()).collect(),
-            evaluated: Box::new(PixelModel::zeroed()),
             map: PhantomData,
         })
     }
@@ -879,71 +1017,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
         order: &[u32],
         on_step: impl FnMut(StepReport) -> ControlFlow<()>,
     ) -> Result<f64, Stop> {
-        let layout = self.layout(data, order);
-        let Execution { threads, isa, .. } = self.execution;
-        self.fold();
-        let plan = EpochPlan {
-            data,
-            layout,
-            lr: self.sgd.lr,
-            softmax: self.softmax,
-        };
-        let loss_sum = if threads == 1 {
-            let replica = &mut *self.replicas[0];
-            replica.prepare(&layout, isa);
-            isa.dispatch(ThreadShare::<IN, M, _> {
-                replica,
-                plan,
-                thread: 0,
-                meeting: None,
-                on_step,
-                map: PhantomData,
-            })
-        } else {
-            let meeting = Meeting {
-                sums: [0, 1].map(|_| {
-                    (0..threads)
-                        .map(|_| RwLock::new(ShardGradient::zeroed()))
-                        .collect()
-                }),
-                barrier: SpinBarrier::new(threads),
-                stop_after: AtomicUsize::new(usize::MAX),
-            };
-            let meeting = &meeting;
-            let (first, rest) = self.replicas.split_first_mut().unwrap();
-            thread::scope(|scope| {
-                // Whichever thread panics, before its first batch or in one,
-                // must not leave the others waiting for it at the barrier
-                // (and the scope waiting for them).
-                let _poison = PoisonOnPanic(&meeting.barrier);
-                for (t, replica) in rest.iter_mut().enumerate() {
-                    replica.prepare(&layout, isa);
-                    let replica = &mut **replica;
-                    scope.spawn(move || {
-                        let _poison = PoisonOnPanic(&meeting.barrier);
-                        isa.dispatch(ThreadShare::<IN, M, _> {
-                            replica,
-                            plan,
-                            thread: t + 1,
-                            meeting: Some(meeting),
-                            on_step: |_| ControlFlow::Continue(()),
-                            map: PhantomData,
-                        })
-                    });
-                }
-                first.prepare(&layout, isa);
-                isa.dispatch(ThreadShare::<IN, M, _> {
-                    replica: first,
-                    plan,
-                    thread: 0,
-                    meeting: Some(meeting),
-                    on_step,
-                    map: PhantomData,
-                })
-            })
-        }?;
-        self.replicas[0].model.unfold_into::<IN, M>(&mut self.model);
-        Ok(loss_sum / order.len() as f64)
+        self.with_crew(|crew| crew.train_epoch(data, order, on_step))
     }
 
     /// Loss and confusion counts of the model on `data`, on the trainer's
@@ -952,9 +1026,46 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
     /// # Panics
     /// If a label is not a class.
     pub fn evaluate(&mut self, data: Examples<'_>) -> Evaluation {
-        self.evaluated.fold_from::<IN, M>(&self.model);
-        let Execution { threads, isa, .. } = self.execution;
-        self.evaluated.evaluate(data, isa, threads)
+        self.with_crew(|crew| crew.evaluate(data))
+    }
+
+    /// Runs `work` with the trainer's threads started once and kept for all
+    /// of it: every epoch and evaluation `work` asks of the [`Crew`] runs on
+    /// the same threads, which wait between jobs. [`fit`] trains this way;
+    /// [`Trainer::train_epoch`] and [`Trainer::evaluate`] are one job each.
+    ///
+    /// Starting threads for every epoch costs little in itself, but the
+    /// scheduler sometimes puts a new thread on a core that is already busy
+    /// with another of them, and the two then take turns for the whole
+    /// epoch; threads that live for the run are placed once.
+    ///
+    /// # Panics
+    /// If `work` panics, or a thread does: the others are then stopped, and
+    /// the panic goes on to the caller.
+    pub fn with_crew<'d, R>(&mut self, work: impl FnOnce(&mut Crew<'_, 'd, IN, M>) -> R) -> R {
+        let shared = Shared::new(self.execution, self.sgd, self.softmax);
+        let (first, rest) = self.replicas.split_first_mut().unwrap();
+        let mut crew = Crew {
+            model: &mut self.model,
+            first,
+            shared: &shared,
+            map: PhantomData,
+        };
+        if rest.is_empty() {
+            return work(&mut crew);
+        }
+        thread::scope(|scope| {
+            for (t, replica) in rest.iter_mut().enumerate() {
+                let shared = &shared;
+                scope.spawn(move || crew_member::<IN, M>(shared, replica, t + 1));
+            }
+            // If `work` panics, the others must not wait for the next job
+            // (and the scope for them) for ever.
+            let _poison = PoisonOnPanic(&shared.meeting.barrier);
+            let result = work(&mut crew);
+            crew.post(Job::Leave);
+            result
+        })
     }
 
     /// Starts an epoch to be taken one batch at a time on the calling
@@ -1023,13 +1134,7 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
 
     /// Checks `order` against `data` and cuts it into batches and shards.
     fn layout<'a>(&self, data: Examples<'_>, order: &'a [u32]) -> Layout<'a> {
-        for &i in order {
-            let label = data.labels.get(i as usize).copied();
-            assert!(
-                (i as usize) < data.images.len() && label.is_some_and(|l| usize::from(l) < CLASSES),
-                "example {i} does not exist or its label is not a class"
-            );
-        }
+        check_examples(data, order);
         Layout {
             order,
             batch_size: self.sgd.batch_size,
@@ -1038,13 +1143,113 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
         }
     }
 
-    /// Folds the model into every thread's copy.
+    /// Folds the model into the first thread's copy, the one that takes
+    /// the steps of an epoch taken one batch at a time.
     fn fold(&mut self) {
-        let (first, rest) = self.replicas.split_first_mut().unwrap();
-        first.model.fold_from::<IN, M>(&self.model);
-        for replica in rest {
-            replica.model.clone_from(&first.model);
+        self.replicas[0].model.fold_from::<IN, M>(&self.model);
+    }
+}
+
+/// A [`Trainer`] with its threads started, waiting for work: see
+/// [`Trainer::with_crew`]. The calling thread is the crew's first; `'d` is
+/// how long the examples it trains and evaluates on live (at least as long
+/// as the crew).
+pub struct Crew<'c, 'd, const IN: usize, M: InputMap<IN>> {
+    model: &'c mut SoftmaxRegression<IN, CLASSES>,
+    first: &'c mut Replica,
+    shared: &'c Shared<'d>,
+    map: PhantomData<M>,
+}
+
+impl<'d, const IN: usize, M: InputMap<IN>> Crew<'_, 'd, IN, M> {
+    /// [`Trainer::train_epoch`], on the crew's threads.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`].
+    ///
+    /// # Panics
+    /// As [`Trainer::train_epoch`].
+    pub fn train_epoch(
+        &mut self,
+        data: Examples<'d>,
+        order: &[u32],
+        on_step: impl FnMut(StepReport) -> ControlFlow<()>,
+    ) -> Result<f64, Stop> {
+        check_examples(data, order);
+        let shared = self.shared;
+        let isa = shared.execution.isa;
+        self.first.model.fold_from::<IN, M>(self.model);
+        let shared_order;
+        let order = match shared.meeting() {
+            None => order,
+            Some(meeting) => {
+                (**shared.folded.write().unwrap()).clone_from(&self.first.model.pixels);
+                let mut copy = shared.order.write().unwrap();
+                copy.clear();
+                copy.extend_from_slice(order);
+                drop(copy);
+                meeting.stop_after.store(usize::MAX, Ordering::Relaxed);
+                self.post(Job::Epoch(data));
+                shared_order = shared.order.read().unwrap();
+                &shared_order[..]
+            }
+        };
+        let plan = shared.plan(data, order);
+        self.first.prepare(&plan.layout, isa);
+        let loss_sum = isa.dispatch(ThreadShare::<IN, M, _> {
+            replica: self.first,
+            plan,
+            thread: 0,
+            meeting: shared.meeting(),
+            on_step,
+            map: PhantomData,
+        })?;
+        self.first.model.unfold_into::<IN, M>(self.model);
+        Ok(loss_sum / order.len() as f64)
+    }
+
+    /// [`Trainer::evaluate`], on the crew's threads.
+    ///
+    /// # Panics
+    /// As [`Trainer::evaluate`].
+    pub fn evaluate(&mut self, data: Examples<'d>) -> Evaluation {
+        let shared = self.shared;
+        let Execution { threads, isa, .. } = shared.execution;
+        let mut folded = shared.folded.write().unwrap();
+        folded.fold_from::<IN, M>(self.model);
+        let parts = evaluation_parts(data);
+        if threads == 1 || parts < 2 {
+            return folded.evaluate(data, isa, 1);
         }
+        drop(folded);
+        *shared.evaluations.lock().unwrap() = vec![Evaluation::default(); parts];
+        self.post(Job::Evaluate(data));
+        shared.evaluate_parts(data, 0);
+        shared.meeting.barrier.wait(); // every part is in
+        let mut total = Evaluation::default();
+        for part in shared.evaluations.lock().unwrap().iter() {
+            total.merge(part);
+        }
+        total
+    }
+
+    /// Hands the other threads `job`: they are waiting for it at the
+    /// barrier.
+    fn post(&self, job: Job<'d>) {
+        *self.shared.job.lock().unwrap() = job;
+        self.shared.meeting.barrier.wait();
+    }
+}
+
+/// Checks that every example `order` names exists and has a class for its
+/// label, before any thread takes a step.
+fn check_examples(data: Examples<'_>, order: &[u32]) {
+    for &i in order {
+        let label = data.labels.get(i as usize).copied();
+        assert!(
+            (i as usize) < data.images.len() && label.is_some_and(|l| usize::from(l) < CLASSES),
+            "example {i} does not exist or its label is not a class"
+        );
     }
 }
 
@@ -1308,23 +1513,27 @@ pub fn fit_with<const IN: usize, M: InputMap<IN>>(
     // epoch, not just the order of fixed batches (which d2l's loader does).
     let mut order: Vec<u32> = (0..train.len() as u32).collect();
     let mut history = Vec::with_capacity(recipe.epochs as usize);
-    for epoch in 1..=recipe.epochs {
-        rng.shuffle(&mut order);
-        let stopped = |stop| FitError::Stopped { epoch, stop };
-        let train_loss = trainer
-            .train_epoch(train, &order, |step| on_event(Event::Step { epoch, step }))
-            .map_err(stopped)?;
-        let report = EpochReport {
-            epoch,
-            train_loss,
-            validation: trainer.evaluate(validation),
-        };
-        history.push(report);
-        if on_event(Event::Epoch(&report)).is_break() {
-            let batch = order.len().div_ceil(recipe.sgd.batch_size) - 1;
-            return Err(stopped(Stop::Requested { batch }));
+    // One crew for the whole run: its threads are started once.
+    trainer.with_crew(|crew| {
+        for epoch in 1..=recipe.epochs {
+            rng.shuffle(&mut order);
+            let stopped = |stop| FitError::Stopped { epoch, stop };
+            let train_loss = crew
+                .train_epoch(train, &order, |step| on_event(Event::Step { epoch, step }))
+                .map_err(stopped)?;
+            let report = EpochReport {
+                epoch,
+                train_loss,
+                validation: crew.evaluate(validation),
+            };
+            history.push(report);
+            if on_event(Event::Epoch(&report)).is_break() {
+                let batch = order.len().div_ceil(recipe.sgd.batch_size) - 1;
+                return Err(stopped(Stop::Requested { batch }));
+            }
         }
-    }
+        Ok(())
+    })?;
     Ok(Fitted {
         model: trainer.into_model(),
         history,
@@ -1386,7 +1595,9 @@ mod tests {
 
     #[test]
     fn learns_and_every_thread_count_gives_the_same_bits() {
-        let (tr, va) = (toy(300, 1), toy(100, 2));
+        // More validation examples than one part, so that every thread
+        // evaluates some.
+        let (tr, va) = (toy(300, 1), toy(1100, 2));
         for shards in [1, 2, 4, 8] {
             let one = fit::<1024, Resized>(
                 &recipe(),
@@ -1782,7 +1993,7 @@ mod tests {
 
     #[test]
     #[should_panic(expected = "label is not a class")]
-    fn bad_examples_panic_before_the_threads_start() {
+    fn bad_examples_panic_before_any_step() {
         let images = vec![[0u8; PIXELS]; 4];
         let labels = [0, 1, 10, 2];
         let data = Examples {
@@ -1796,6 +2007,116 @@ mod tests {
         };
         let mut trainer = Trainer::<784, Native>::new(model, sgd, execution(2, 2)).unwrap();
         let _ = trainer.train_epoch(data, &[0, 1, 2, 3], |_| ControlFlow::Continue(()));
+    }
+
+    /// One crew for several jobs, a stopped epoch among them, takes the
+    /// same steps as one crew per job and as one thread, to the bit: a stop
+    /// does not carry into the next epoch, the threads start each epoch
+    /// from the model as it is, and an evaluation's parts (three here) are
+    /// merged in order.
+    #[test]
+    fn a_crew_kept_across_jobs_gives_the_same_bits() {
+        let (tr, va) = (toy(300, 3), toy(2 * 1024 + 300, 4));
+        let data = examples(&tr);
+        let reversed: Vec<u32> = (0..300).rev().collect();
+        let mut shuffled: Vec<u32> = (0..300).collect();
+        Rng::seed_from_u64(5).shuffle(&mut shuffled);
+        let trainer = |threads| {
+            let mut model = Box::new(SoftmaxRegression::<1024, CLASSES>::zeroed());
+            model.init_normal(&mut Rng::seed_from_u64(6), 0.01);
+            let sgd = Sgd {
+                batch_size: 32,
+                lr: 0.5,
+            };
+            Trainer::<1024, Resized>::new(model, sgd, execution(4, threads)).unwrap()
+        };
+        let stop_after_3 = |step: StepReport| {
+            if step.batch == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let on = |_| ControlFlow::Continue(());
+        let per_job = |threads| {
+            let mut t = trainer(threads);
+            let jobs = (
+                t.train_epoch(data, &reversed, stop_after_3),
+                t.train_epoch(data, &shuffled, on),
+                t.evaluate(examples(&va)),
+                t.train_epoch(data, &reversed, on),
+                t.evaluate(examples(&va)),
+            );
+            (jobs, t.into_model())
+        };
+        let one_crew = |threads| {
+            let mut t = trainer(threads);
+            let jobs = t.with_crew(|crew| {
+                (
+                    crew.train_epoch(data, &reversed, stop_after_3),
+                    crew.train_epoch(data, &shuffled, on),
+                    crew.evaluate(examples(&va)),
+                    crew.train_epoch(data, &reversed, on),
+                    crew.evaluate(examples(&va)),
+                )
+            });
+            (jobs, t.into_model())
+        };
+        let want = per_job(1);
+        assert_eq!(want.0 .0, Err(Stop::Requested { batch: 3 }));
+        assert!(want.0 .4.accuracy() > 0.9, "{:?}", want.0 .4);
+        assert_ne!(want.0 .2, want.0 .4, "the second epoch moved the model");
+        for threads in [1, 2, 4] {
+            for (how, (jobs, model)) in [
+                ("one crew", one_crew(threads)),
+                ("a crew per job", per_job(threads)),
+            ] {
+                assert_eq!(jobs, want.0, "{how}, {threads} threads");
+                // Not `assert_eq!`: 10,240 weights would fill the screen.
+                assert!(model == want.1, "{how}, {threads} threads: another model");
+            }
+        }
+    }
+
+    /// A panic in a crew's work, or on one of its other threads, reaches
+    /// the caller, and no thread is left waiting for a job or a partner.
+    /// Run on a watchdog thread, so that a hang fails the test with a
+    /// message rather than stalling the suite.
+    #[test]
+    fn a_panic_in_a_crew_reaches_the_caller() {
+        let (done, finished) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let tr = toy(64, 3);
+            let mut va = toy(3 * 1024, 4);
+            // In part 1, which the second thread evaluates.
+            va.1[1500] = CLASSES as u8;
+            let mut outcomes = Vec::new();
+            for threads in [2, 4] {
+                for in_the_work in [true, false] {
+                    let model = Box::new(SoftmaxRegression::<784, CLASSES>::zeroed());
+                    let mut trainer =
+                        Trainer::<784, Native>::new(model, Sgd::default(), execution(4, threads))
+                            .unwrap();
+                    let order: Vec<u32> = (0..64).collect();
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        trainer.with_crew(|crew| {
+                            let on = |_| ControlFlow::Continue(());
+                            let _ = crew.train_epoch(examples(&tr), &order, on);
+                            if in_the_work {
+                                panic!("the work fails");
+                            }
+                            crew.evaluate(examples(&va))
+                        })
+                    }));
+                    outcomes.push(outcome.is_err());
+                }
+            }
+            done.send(outcomes).unwrap();
+        });
+        let outcomes = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a crew's thread still waits after a panic");
+        assert_eq!(outcomes, [true; 4]);
     }
 
     #[test]
