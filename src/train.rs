@@ -1035,9 +1035,10 @@ impl<const IN: usize, M: InputMap<IN>> Trainer<IN, M> {
     /// [`Trainer::train_epoch`] and [`Trainer::evaluate`] are one job each.
     ///
     /// Starting threads for every epoch costs little in itself, but the
-    /// scheduler sometimes puts a new thread on a core that is already busy
-    /// with another of them, and the two then take turns for the whole
-    /// epoch; threads that live for the run are placed once.
+    /// scheduler sometimes puts a new thread on the core of the thread that
+    /// started it, and the two then take turns for most of an epoch until
+    /// one is moved. Threads kept for the run can be misplaced only once,
+    /// at its start.
     ///
     /// # Panics
     /// If `work` panics, or a thread does: the others are then stopped, and
