@@ -2084,6 +2084,10 @@ mod tests {
     /// Run on a watchdog thread, so that a hang fails the test with a
     /// message rather than stalling the suite.
     #[test]
+    #[cfg_attr(
+        target_family = "wasm",
+        ignore = "wasm32-wasip1 has no threads, and a panic aborts"
+    )]
     fn a_panic_in_a_crew_reaches_the_caller() {
         let (done, finished) = std::sync::mpsc::channel();
         thread::spawn(move || {
