@@ -191,7 +191,10 @@ pub(crate) fn logits_with<
     }
 }
 
-/// [`logits_with`] in blocks of `R` rows; the leftover rows one at a time.
+/// [`logits_with`] in blocks of `R` rows by `J` classes, class blocks
+/// outermost: one block's `J` weight rows stay in L1 while every row of `X`
+/// passes them (all of `W` is as big as L1 at `IN` = 784). Leftover rows
+/// and classes go one at a time.
 #[inline(always)]
 fn logits_blocked<
     S: Simd,
@@ -210,6 +213,36 @@ fn logits_blocked<
     logits: &mut [[f32; OUT]],
 ) {
     assert_eq!(x.count(), logits.len(), "one row of logits per row of X");
+    let mut j = 0;
+    while j + J <= OUT {
+        logits_columns::<S, T, X, R, J, IN, OUT>(s, x, w, b, scale, logits, j);
+        j += J;
+    }
+    while j < OUT {
+        logits_columns::<S, T, X, R, 1, IN, OUT>(s, x, w, b, scale, logits, j);
+        j += 1;
+    }
+}
+
+/// Classes `j0..j0 + J` for every row of `X`, `R` rows at a time.
+#[inline(always)]
+fn logits_columns<
+    S: Simd,
+    T: Element,
+    X: Rows<T, IN> + ?Sized,
+    const R: usize,
+    const J: usize,
+    const IN: usize,
+    const OUT: usize,
+>(
+    s: S,
+    x: &X,
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    logits: &mut [[f32; OUT]],
+    j0: usize,
+) {
     let mut out_blocks = logits.chunks_exact_mut(R);
     let mut i = 0;
     for ob in &mut out_blocks {
@@ -217,41 +250,13 @@ fn logits_blocked<
         for (r, row) in xb.iter_mut().enumerate().skip(1) {
             *row = x.row(i + r);
         }
-        logits_rows::<S, T, R, J, IN, OUT>(s, &xb, w, b, scale, ob);
+        logits_block::<S, T, R, J, IN, OUT>(s, &xb, w, b, scale, ob, j0);
         i += R;
     }
     for or in out_blocks.into_remainder() {
         let out = core::slice::from_mut(or);
-        logits_rows::<S, T, 1, J, IN, OUT>(s, &[x.row(i)], w, b, scale, out);
+        logits_block::<S, T, 1, J, IN, OUT>(s, &[x.row(i)], w, b, scale, out, j0);
         i += 1;
-    }
-}
-
-/// Exactly `R` rows: all classes, `J` at a time.
-#[inline(always)]
-fn logits_rows<
-    S: Simd,
-    T: Element,
-    const R: usize,
-    const J: usize,
-    const IN: usize,
-    const OUT: usize,
->(
-    s: S,
-    x: &[&[T; IN]; R],
-    w: &[[f32; IN]; OUT],
-    b: &[f32; OUT],
-    scale: f32,
-    out: &mut [[f32; OUT]],
-) {
-    let mut j = 0;
-    while j + J <= OUT {
-        logits_block::<S, T, R, J, IN, OUT>(s, x, w, b, scale, out, j);
-        j += J;
-    }
-    while j < OUT {
-        logits_block::<S, T, R, 1, IN, OUT>(s, x, w, b, scale, out, j);
-        j += 1;
     }
 }
 
