@@ -496,9 +496,11 @@ fn loss_and_gradient<S: Simd>(s: S, softmax: Softmax, g: &mut [[f32; CLASSES]], 
 }
 
 /// Rows of a forward pass between two requests for the next rows: a
-/// multiple of every level's row block (`docs/performance.md` has the
-/// sizes tried).
-const FORWARD_CHUNK: usize = 8;
+/// multiple of every level's row block. The forward kernel keeps one class
+/// block's weights in L1 while the chunk's rows pass them, so a longer
+/// chunk reloads `W` less often; four chunks a shard still spread the
+/// requests (`docs/performance.md` has the sizes tried).
+const FORWARD_CHUNK: usize = 32;
 
 /// Whether a shard's pixels are converted to `f32` once, into a block both
 /// GEMMs then read, rather than widened where they lie by each GEMM (the
