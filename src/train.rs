@@ -40,10 +40,10 @@
 
 use crate::barrier::{PoisonOnPanic, SpinBarrier};
 use crate::fashion_mnist::{Examples, InputMap, CLASSES, PIXELS};
-use crate::kernels::{cross_entropy, matmul, naive_softmax, sum, Picked, Rows};
+use crate::kernels::{cross_entropy, matmul, naive_softmax, sum, Picked, Rows, RowsMut};
 use crate::model::{Evaluation, SoftmaxRegression};
 use crate::pixel_model::{evaluation_parts, PixelModel};
-use crate::simd::{Isa, Kernel, Simd, Unavailable, Vector};
+use crate::simd::{Isa, Kernel, Simd, Unavailable};
 use crate::Rng;
 use core::fmt;
 use core::marker::PhantomData;
@@ -447,15 +447,10 @@ fn shard_gradient<S: Simd>(
         .enumerate()
     {
         if converts {
-            // Both passes read the rows as f32, converted once.
+            // The forward pass's first class block widens the rows, once,
+            // for the other block and the gradient pass.
             let x = &mut x[c * FORWARD_CHUNK..][..rows.len()];
-            for (to, &row) in x.iter_mut().zip(rows) {
-                let from = &data.images[row as usize];
-                for k in (0..PIXELS).step_by(S::LANES) {
-                    s.load_u8(&from[k..]).store(&mut to.0[k..]);
-                }
-            }
-            matmul::logits_with(s, &*x, w, b, 1.0, g);
+            matmul::logits_widening_with(s, &picked(rows), x, w, b, 1.0, g);
         } else {
             // Both passes read the rows where they lie, widening pixels.
             matmul::logits_with(s, &picked(rows), w, b, 1.0, g);
@@ -502,9 +497,10 @@ fn loss_and_gradient<S: Simd>(s: S, softmax: Softmax, g: &mut [[f32; CLASSES]], 
 /// requests (`docs/performance.md` has the sizes tried).
 const FORWARD_CHUNK: usize = 32;
 
-/// Whether a shard's pixels are converted to `f32` once, into a block both
-/// GEMMs then read, rather than widened where they lie by each GEMM (the
-/// forward pass widens each pixel once per class block, the gradient once).
+/// Whether a shard's pixels are converted to `f32` once, by the forward
+/// pass's first class block into a block the rest of both GEMMs then read,
+/// rather than widened where they lie by each GEMM (the forward pass widens
+/// each pixel once per class block, the gradient once).
 /// Where the widening takes the FMAs' ports (AVX2 on AMD Zen) converting
 /// once wins; with AVX-512's wider conversions reading in place did
 /// (`docs/performance.md`). Either way the arithmetic, and so the result,
@@ -528,6 +524,14 @@ impl Rows<f32, PIXELS> for [ConvertedRow] {
     #[inline(always)]
     fn row(&self, i: usize) -> &[f32; PIXELS] {
         &self[i].0
+    }
+}
+
+impl RowsMut<f32, PIXELS> for [ConvertedRow] {
+    #[inline(always)]
+    fn rows_mut<const R: usize>(&mut self, first: usize) -> [&mut [f32; PIXELS]; R] {
+        let block: &mut [ConvertedRow; R] = (&mut self[first..first + R]).try_into().unwrap();
+        block.each_mut().map(|row| &mut row.0)
     }
 }
 

@@ -32,7 +32,7 @@
 //! `gradient_with` name them. `cargo bench --bench kernels` measures
 //! them, and `docs/performance.md` records what was tried.
 
-use super::{Element, Rows};
+use super::{Element, Rows, RowsMut};
 use crate::simd::{Isa, Kernel, Simd, Vector};
 use core::marker::PhantomData;
 
@@ -250,17 +250,125 @@ fn logits_columns<
         for (r, row) in xb.iter_mut().enumerate().skip(1) {
             *row = x.row(i + r);
         }
-        logits_block::<S, T, R, J, IN, OUT>(s, &xb, w, b, scale, ob, j0);
+        logits_block::<S, T, R, J, IN, OUT>(s, &xb, w, b, scale, ob, j0, None);
         i += R;
     }
     for or in out_blocks.into_remainder() {
         let out = core::slice::from_mut(or);
-        logits_block::<S, T, 1, J, IN, OUT>(s, &[x.row(i)], w, b, scale, out, j0);
+        logits_block::<S, T, 1, J, IN, OUT>(s, &[x.row(i)], w, b, scale, out, j0, None);
         i += 1;
     }
 }
 
+/// [`logits_with`] on `u8` rows that also writes the rows, widened to
+/// `f32`, to `widened`, for the gradient pass to read (the levels below
+/// AVX-512, `train`'s `converts_rows_once`).
+///
+/// The first block of classes widens each pixel for its FMAs anyway, and
+/// stores it in the same loop, where the FMAs leave the stores idle and
+/// where the first read of a row from memory overlaps the arithmetic; the
+/// other blocks read the widened rows. Widening is exact, so the logits
+/// are the bits [`logits_with`] gives on either. The shapes are
+/// [`logits_with`]'s for `f32` rows.
+#[inline(always)]
+pub(crate) fn logits_widening_with<
+    S: Simd,
+    X: Rows<u8, IN> + ?Sized,
+    Y: RowsMut<f32, IN> + ?Sized,
+    const IN: usize,
+    const OUT: usize,
+>(
+    s: S,
+    x: &X,
+    widened: &mut Y,
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    logits: &mut [[f32; OUT]],
+) {
+    match S::ISA {
+        Isa::Avx2 => {
+            logits_widening_blocked::<S, X, Y, 2, 5, IN, OUT>(s, x, widened, w, b, scale, logits)
+        }
+        Isa::Avx512 | Isa::Baseline => {
+            logits_widening_blocked::<S, X, Y, 4, 5, IN, OUT>(s, x, widened, w, b, scale, logits)
+        }
+    }
+}
+
+/// [`logits_widening_with`] in blocks of `R` rows by `J` classes.
+#[inline(always)]
+fn logits_widening_blocked<
+    S: Simd,
+    X: Rows<u8, IN> + ?Sized,
+    Y: RowsMut<f32, IN> + ?Sized,
+    const R: usize,
+    const J: usize,
+    const IN: usize,
+    const OUT: usize,
+>(
+    s: S,
+    x: &X,
+    widened: &mut Y,
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    logits: &mut [[f32; OUT]],
+) {
+    assert_eq!(x.count(), logits.len(), "one row of logits per row of X");
+    assert_eq!(
+        widened.count(),
+        logits.len(),
+        "one widened row per row of X"
+    );
+    if OUT == 0 {
+        return;
+    }
+    // The first class block (or class, if there are fewer than J) widens.
+    let first = if J <= OUT { J } else { 1 };
+    let mut out_blocks = logits.chunks_exact_mut(R);
+    let mut i = 0;
+    for ob in &mut out_blocks {
+        let mut xb = [x.row(i); R];
+        for (r, row) in xb.iter_mut().enumerate().skip(1) {
+            *row = x.row(i + r);
+        }
+        let rows = Some(widened.rows_mut::<R>(i));
+        if first == J {
+            logits_block::<S, u8, R, J, IN, OUT>(s, &xb, w, b, scale, ob, 0, rows);
+        } else {
+            logits_block::<S, u8, R, 1, IN, OUT>(s, &xb, w, b, scale, ob, 0, rows);
+        }
+        i += R;
+    }
+    for or in out_blocks.into_remainder() {
+        let out = core::slice::from_mut(or);
+        let rows = Some(widened.rows_mut::<1>(i));
+        if first == J {
+            logits_block::<S, u8, 1, J, IN, OUT>(s, &[x.row(i)], w, b, scale, out, 0, rows);
+        } else {
+            logits_block::<S, u8, 1, 1, IN, OUT>(s, &[x.row(i)], w, b, scale, out, 0, rows);
+        }
+        i += 1;
+    }
+    let widened = &*widened;
+    let mut j = first;
+    while j + J <= OUT {
+        logits_columns::<S, f32, Y, R, J, IN, OUT>(s, widened, w, b, scale, logits, j);
+        j += J;
+    }
+    while j < OUT {
+        logits_columns::<S, f32, Y, R, 1, IN, OUT>(s, widened, w, b, scale, logits, j);
+        j += 1;
+    }
+}
+
 /// The register-blocked inner kernel: `R` rows by classes `j0..j0 + J`.
+/// With `widened`, it also stores each vector of `X` it loads there, as
+/// `f32` ([`logits_widening_with`]).
+// The operands of one block product, each its own shape: a struct would
+// only rename them.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn logits_block<
     S: Simd,
@@ -277,6 +385,7 @@ fn logits_block<
     scale: f32,
     out: &mut [[f32; OUT]],
     j0: usize,
+    mut widened: Option<[&mut [f32; IN]; R]>,
 ) {
     let lanes = S::LANES;
     let w: &[[f32; IN]; J] = w[j0..j0 + J].try_into().unwrap();
@@ -286,6 +395,11 @@ fn logits_block<
         let mut xv = [s.zero(); R];
         for (v, x_row) in xv.iter_mut().zip(x) {
             *v = T::load(s, &x_row[k..]);
+        }
+        if let Some(rows) = &mut widened {
+            for (v, row) in xv.iter().zip(rows.iter_mut()) {
+                v.store(&mut row[k..]);
+            }
         }
         for (j, w_row) in w.iter().enumerate() {
             let wv = s.load(&w_row[k..]);
@@ -299,6 +413,11 @@ fn logits_block<
         let mut xv = [s.zero(); R];
         for (v, x_row) in xv.iter_mut().zip(x) {
             *v = T::load_partial(s, &x_row[full..]);
+        }
+        if let Some(rows) = &mut widened {
+            for (v, row) in xv.iter().zip(rows.iter_mut()) {
+                v.store_partial(&mut row[full..]);
+            }
         }
         for (j, w_row) in w.iter().enumerate() {
             let wv = s.load_partial(&w_row[full..], 0.0);
@@ -735,6 +854,58 @@ mod tests {
             check_picked::<S, 17, 3>(s, &mut rng);
             check_picked::<S, 33, 10>(s, &mut rng);
             check_picked::<S, 784, 10>(s, &mut rng);
+        }
+    }
+
+    /// `logits_widening_with` must give the bits `logits_with` gives on the
+    /// `u8` rows, and leave every row widened exactly, whatever was in
+    /// `widened` before: every class block, the tails of rows and columns,
+    /// fewer classes than a block, and picked rows.
+    fn check_widening<S: Simd, const IN: usize, const OUT: usize>(s: S, rng: &mut Rng) {
+        let images = random_pixels::<IN>(rng);
+        let w = random_rows::<IN>(rng, 0.5);
+        let w: [[f32; IN]; OUT] = array::from_fn(|j| w[j % MAX_ROWS]);
+        let b: [f32; OUT] = array::from_fn(|j| j as f32 - 3.5);
+        for n in ROW_COUNTS {
+            let rows: [u32; MAX_ROWS] = array::from_fn(|_| rng.below(MAX_ROWS as u32));
+            let picked_rows = Picked {
+                from: &images,
+                rows: &rows[..n],
+            };
+            let mut want = [[0.0f32; OUT]; MAX_ROWS];
+            logits_with(s, &picked_rows, &w, &b, 1.0, &mut want[..n]);
+            let mut got = [[f32::NAN; OUT]; MAX_ROWS];
+            let mut widened = [[f32::NAN; IN]; MAX_ROWS];
+            logits_widening_with(
+                s,
+                &picked_rows,
+                &mut widened[..n],
+                &w,
+                &b,
+                1.0,
+                &mut got[..n],
+            );
+            let shape = format!("{} IN={IN} OUT={OUT} n={n}", S::ISA);
+            assert_eq!(got[..n], want[..n], "logits {shape}");
+            for (i, (row, &r)) in widened[..n].iter().zip(&rows[..n]).enumerate() {
+                let exact = images[r as usize].map(f32::from);
+                assert_eq!(*row, exact, "widened row {i} {shape}");
+            }
+        }
+    }
+
+    level_test! {
+        fn widening_gives_the_bits_and_the_rows<S>(s) {
+            let mut rng = Rng::seed_from_u64(44);
+            check_widening::<S, 1, 1>(s, &mut rng);
+            check_widening::<S, 1, 10>(s, &mut rng);
+            check_widening::<S, 7, 3>(s, &mut rng);
+            check_widening::<S, 17, 4>(s, &mut rng);
+            check_widening::<S, 33, 10>(s, &mut rng);
+            check_widening::<S, 47, 5>(s, &mut rng);
+            check_widening::<S, 79, 11>(s, &mut rng);
+            check_widening::<S, 784, 10>(s, &mut rng);
+            check_widening::<S, 1030, 17>(s, &mut rng);
         }
     }
 

@@ -98,6 +98,21 @@ impl<T, const N: usize> Rows<T, N> for [[T; N]] {
     }
 }
 
+/// Rows that a kernel can write, `R` of them at once: where
+/// [`matmul::logits_widening_with`] leaves the `u8` rows it widened.
+pub(crate) trait RowsMut<T, const N: usize>: Rows<T, N> {
+    /// Rows `first..first + R`.
+    fn rows_mut<const R: usize>(&mut self, first: usize) -> [&mut [T; N]; R];
+}
+
+impl<T, const N: usize> RowsMut<T, N> for [[T; N]] {
+    #[inline(always)]
+    fn rows_mut<const R: usize>(&mut self, first: usize) -> [&mut [T; N]; R] {
+        let block: &mut [[T; N]; R] = (&mut self[first..first + R]).try_into().unwrap();
+        block.each_mut()
+    }
+}
+
 /// Rows `from[rows[0]], from[rows[1]], ...`: a shuffled minibatch read where
 /// it lies (e.g. in the memory-mapped training images) instead of being
 /// copied into a block first. Rows scattered over tens of megabytes miss
