@@ -213,20 +213,13 @@ fn logits_blocked<
     logits: &mut [[f32; OUT]],
 ) {
     assert_eq!(x.count(), logits.len(), "one row of logits per row of X");
-    let mut j = 0;
-    while j + J <= OUT {
-        logits_columns::<S, T, X, R, J, IN, OUT>(s, x, w, b, scale, logits, j);
-        j += J;
-    }
-    while j < OUT {
-        logits_columns::<S, T, X, R, 1, IN, OUT>(s, x, w, b, scale, logits, j);
-        j += 1;
-    }
+    logits_classes_from::<S, T, X, R, J, IN, OUT>(s, x, w, b, scale, logits, 0);
 }
 
-/// Classes `j0..j0 + J` for every row of `X`, `R` rows at a time.
+/// Classes `j0..OUT` of [`logits_blocked`]: blocks of `J`, then one at a
+/// time.
 #[inline(always)]
-fn logits_columns<
+fn logits_classes_from<
     S: Simd,
     T: Element,
     X: Rows<T, IN> + ?Sized,
@@ -243,6 +236,43 @@ fn logits_columns<
     logits: &mut [[f32; OUT]],
     j0: usize,
 ) {
+    // This pass only computes logits.
+    let not_widened = || None::<&mut [[f32; IN]]>;
+    let mut j = j0;
+    while j + J <= OUT {
+        logits_columns::<S, T, X, _, R, J, IN, OUT>(s, x, w, b, scale, logits, j, not_widened());
+        j += J;
+    }
+    while j < OUT {
+        logits_columns::<S, T, X, _, R, 1, IN, OUT>(s, x, w, b, scale, logits, j, not_widened());
+        j += 1;
+    }
+}
+
+/// Classes `j0..j0 + J` for every row of `X`, `R` rows at a time; with
+/// `widened`, each row is also stored there as `f32` ([`logits_block`]).
+// The operands of one block product, as `logits_block`'s.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn logits_columns<
+    S: Simd,
+    T: Element,
+    X: Rows<T, IN> + ?Sized,
+    Y: RowsMut<f32, IN> + ?Sized,
+    const R: usize,
+    const J: usize,
+    const IN: usize,
+    const OUT: usize,
+>(
+    s: S,
+    x: &X,
+    w: &[[f32; IN]; OUT],
+    b: &[f32; OUT],
+    scale: f32,
+    logits: &mut [[f32; OUT]],
+    j0: usize,
+    mut widened: Option<&mut Y>,
+) {
     let mut out_blocks = logits.chunks_exact_mut(R);
     let mut i = 0;
     for ob in &mut out_blocks {
@@ -250,12 +280,14 @@ fn logits_columns<
         for (r, row) in xb.iter_mut().enumerate().skip(1) {
             *row = x.row(i + r);
         }
-        logits_block::<S, T, R, J, IN, OUT>(s, &xb, w, b, scale, ob, j0, None);
+        let rows = widened.as_deref_mut().map(|y| y.rows_mut::<R>(i));
+        logits_block::<S, T, R, J, IN, OUT>(s, &xb, w, b, scale, ob, j0, rows);
         i += R;
     }
     for or in out_blocks.into_remainder() {
         let out = core::slice::from_mut(or);
-        logits_block::<S, T, 1, J, IN, OUT>(s, &[x.row(i)], w, b, scale, out, j0, None);
+        let rows = widened.as_deref_mut().map(|y| y.rows_mut::<1>(i));
+        logits_block::<S, T, 1, J, IN, OUT>(s, &[x.row(i)], w, b, scale, out, j0, rows);
         i += 1;
     }
 }
@@ -296,7 +328,9 @@ pub(crate) fn logits_widening_with<
     }
 }
 
-/// [`logits_widening_with`] in blocks of `R` rows by `J` classes.
+/// [`logits_widening_with`] in blocks of `R` rows by `J` classes: the first
+/// class block (or class, if there are fewer than `J`) on the `u8` rows,
+/// widening them, the rest on the widened rows.
 #[inline(always)]
 fn logits_widening_blocked<
     S: Simd,
@@ -324,43 +358,14 @@ fn logits_widening_blocked<
     if OUT == 0 {
         return;
     }
-    // The first class block (or class, if there are fewer than J) widens.
-    let first = if J <= OUT { J } else { 1 };
-    let mut out_blocks = logits.chunks_exact_mut(R);
-    let mut i = 0;
-    for ob in &mut out_blocks {
-        let mut xb = [x.row(i); R];
-        for (r, row) in xb.iter_mut().enumerate().skip(1) {
-            *row = x.row(i + r);
-        }
-        let rows = Some(widened.rows_mut::<R>(i));
-        if first == J {
-            logits_block::<S, u8, R, J, IN, OUT>(s, &xb, w, b, scale, ob, 0, rows);
-        } else {
-            logits_block::<S, u8, R, 1, IN, OUT>(s, &xb, w, b, scale, ob, 0, rows);
-        }
-        i += R;
-    }
-    for or in out_blocks.into_remainder() {
-        let out = core::slice::from_mut(or);
-        let rows = Some(widened.rows_mut::<1>(i));
-        if first == J {
-            logits_block::<S, u8, 1, J, IN, OUT>(s, &[x.row(i)], w, b, scale, out, 0, rows);
-        } else {
-            logits_block::<S, u8, 1, 1, IN, OUT>(s, &[x.row(i)], w, b, scale, out, 0, rows);
-        }
-        i += 1;
-    }
-    let widened = &*widened;
-    let mut j = first;
-    while j + J <= OUT {
-        logits_columns::<S, f32, Y, R, J, IN, OUT>(s, widened, w, b, scale, logits, j);
-        j += J;
-    }
-    while j < OUT {
-        logits_columns::<S, f32, Y, R, 1, IN, OUT>(s, widened, w, b, scale, logits, j);
-        j += 1;
-    }
+    let first = if J <= OUT {
+        logits_columns::<S, u8, X, Y, R, J, IN, OUT>(s, x, w, b, scale, logits, 0, Some(widened));
+        J
+    } else {
+        logits_columns::<S, u8, X, Y, R, 1, IN, OUT>(s, x, w, b, scale, logits, 0, Some(widened));
+        1
+    };
+    logits_classes_from::<S, f32, Y, R, J, IN, OUT>(s, &*widened, w, b, scale, logits, first);
 }
 
 /// The register-blocked inner kernel: `R` rows by classes `j0..j0 + J`.
