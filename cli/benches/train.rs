@@ -193,8 +193,8 @@ fn main() {
         peaks.push((isa, peak));
     }
     println!(
-        "{:<30} {:>8} {:>9} {:>10} {:>12} {:>9} {:>8}",
-        "inputs", "level", "threads", "seconds", "images/s", "floor x", "val acc"
+        "{:<30} {:>8} {:>9} {:>10} {:>12} {:>9} {:>8} {:>8}",
+        "inputs", "level", "threads", "seconds", "images/s", "floor x", "speed-up", "val acc"
     );
     // Alternate the configurations run by run so drift in the machine's
     // speed hits them all alike. Side 0 stands for the prepared-f32
@@ -233,8 +233,9 @@ fn main() {
             accuracies[i] = accuracy;
         }
     }
+    let medians: Vec<f64> = times.into_iter().map(median).collect();
     for (i, &(side, threads, isa)) in configs.iter().enumerate() {
-        let seconds = median(times[i].clone());
+        let seconds = medians[i];
         let name = match side {
             0 => "32x32 f32 prepared, sgd_step".to_string(),
             _ => format!("{side}x{side}"),
@@ -244,8 +245,17 @@ fn main() {
             .find(|(p, _)| *p == isa)
             .map_or(f64::NAN, |p| p.1);
         let floor = flops / (peak * threads as f64);
+        // How many times faster than the same configuration on one thread,
+        // when that ran too.
+        let speed_up = configs
+            .iter()
+            .position(|&c| c == (side, 1, isa))
+            .filter(|_| side != 0)
+            .map_or("-".to_string(), |one| {
+                format!("{:.2}", medians[one] / seconds)
+            });
         println!(
-            "{name:<30} {isa:>8} {threads:>9} {seconds:>10.4} {:>12.0} {:>9.2} {:>8.4}",
+            "{name:<30} {isa:>8} {threads:>9} {seconds:>10.4} {:>12.0} {:>9.2} {speed_up:>8} {:>8.4}",
             images / seconds,
             seconds / floor,
             accuracies[i]
