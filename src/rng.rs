@@ -72,13 +72,17 @@ impl Rng {
     /// If `n` is 0.
     pub fn below(&mut self, n: u32) -> u32 {
         assert!(n > 0, "Rng::below(0) has no value to return");
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let product = (self.next_u64() >> 32) * u64::from(n);
-            if (product as u32) >= threshold {
-                return (product >> 32) as u32;
+        let mut product = (self.next_u64() >> 32) * u64::from(n);
+        // The rejection threshold `2^32 mod n` is below `n`, so a low half
+        // of at least `n` is accepted without computing it: the division
+        // is needed about once in `2^32 / n` draws, not every draw.
+        if (product as u32) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (product as u32) < threshold {
+                product = (self.next_u64() >> 32) * u64::from(n);
             }
         }
+        (product >> 32) as u32
     }
 
     /// Puts `items` in a uniformly random order (Fisher-Yates).
@@ -144,6 +148,32 @@ mod tests {
         for c in counts {
             // Expected 10,000 each, standard deviation about 93.
             assert!((9_500..10_500).contains(&c), "{counts:?}");
+        }
+    }
+
+    /// Lemire's method as published: the threshold computed every draw.
+    fn below_with_threshold_every_draw(rng: &mut Rng, n: u32) -> u32 {
+        let threshold = n.wrapping_neg() % n;
+        loop {
+            let product = (rng.next_u64() >> 32) * u64::from(n);
+            if (product as u32) >= threshold {
+                return (product >> 32) as u32;
+            }
+        }
+    }
+
+    #[test]
+    fn below_draws_what_the_threshold_every_draw_does() {
+        // Large `n` just above a power of two reject nearly half their draws.
+        for n in [1, 2, 3, 7, 1000, 60_000, (1 << 31) + 1, 3 << 30, u32::MAX] {
+            let (mut fast, mut reference) = (Rng::seed_from_u64(9), Rng::seed_from_u64(9));
+            for _ in 0..10_000 {
+                assert_eq!(
+                    fast.below(n),
+                    below_with_threshold_every_draw(&mut reference, n)
+                );
+            }
+            assert_eq!(fast.state, reference.state, "n = {n}");
         }
     }
 
