@@ -151,7 +151,8 @@ mod tests {
         }
     }
 
-    /// Lemire's method as published: the threshold computed every draw.
+    /// The multiply-and-reject method in its plain form: the threshold
+    /// computed for every draw.
     fn below_with_threshold_every_draw(rng: &mut Rng, n: u32) -> u32 {
         let threshold = n.wrapping_neg() % n;
         loop {
