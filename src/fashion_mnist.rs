@@ -136,18 +136,30 @@ impl InputMap<RESIZED_PIXELS> for Resized {
 #[allow(private_bounds, private_interfaces)]
 mod folding {
     use super::{Native, Resized, PIXELS};
-    use crate::resize;
+    use crate::resize::{self, GramScratch};
     use crate::simd::Simd;
 
     pub trait Gram {
         /// `w_eff += scale * M^T M g`: the unfold of a step `g` followed by
-        /// the fold, in one cheaper pass.
-        fn gram_add<S: Simd>(s: S, g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]);
+        /// the fold, in one cheaper pass, in `scratch` if it needs one.
+        fn gram_add<S: Simd>(
+            s: S,
+            g: &[f32; PIXELS],
+            scale: f32,
+            w_eff: &mut [f32; PIXELS],
+            scratch: &mut GramScratch,
+        );
     }
 
     impl Gram for Native {
         #[inline(always)]
-        fn gram_add<S: Simd>(_: S, g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
+        fn gram_add<S: Simd>(
+            _: S,
+            g: &[f32; PIXELS],
+            scale: f32,
+            w_eff: &mut [f32; PIXELS],
+            _: &mut GramScratch,
+        ) {
             // M is the identity.
             for (w, g) in w_eff.iter_mut().zip(g) {
                 *w += scale * g;
@@ -157,8 +169,14 @@ mod folding {
 
     impl Gram for Resized {
         #[inline(always)]
-        fn gram_add<S: Simd>(s: S, g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
-            resize::gram_add_with(s, g, scale, w_eff);
+        fn gram_add<S: Simd>(
+            s: S,
+            g: &[f32; PIXELS],
+            scale: f32,
+            w_eff: &mut [f32; PIXELS],
+            scratch: &mut GramScratch,
+        ) {
+            resize::gram_add_with(s, g, scale, w_eff, scratch);
         }
     }
 }

@@ -261,10 +261,24 @@ pub fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
         type Output = ();
         #[inline(always)]
         fn run<S: Simd>(self, s: S) {
-            gram_add_with(s, self.0, self.1, self.2);
+            gram_add_with(s, self.0, self.1, self.2, &mut GramScratch::zeroed());
         }
     }
     Isa::current().dispatch(Job(g, scale, w_eff));
+}
+
+/// Where [`gram_add_with`] keeps the column pass's result: one row per image
+/// row, with a zero on either side so that the row pass is the same
+/// three-term sum everywhere. The column pass writes only the inside, so the
+/// zeros stay, and one scratch zeroed once serves every class of a step
+/// (zeroing it anew for each class took a seventh of the pass).
+pub(crate) struct GramScratch([[f32; SIDE + 2]; SIDE]);
+
+impl GramScratch {
+    /// All zero, as the row pass needs the borders.
+    pub(crate) const fn zeroed() -> Self {
+        GramScratch([[0.0; SIDE + 2]; SIDE])
+    }
 }
 
 /// Where the vectors of a 28-wide row start: whole vectors from 0, and a
@@ -293,16 +307,16 @@ pub(crate) fn gram_add_with<S: Simd>(
     g: &[f32; PIXELS],
     scale: f32,
     w_eff: &mut [f32; PIXELS],
+    scratch: &mut GramScratch,
 ) {
     let t = &GRAM_28_FROM_32;
     let (starts, count) = row_vectors(S::LANES);
     let starts = &starts[..count];
-    // Down each column first: H = (T^T T) G, one whole row at a time. H's
-    // rows get a zero on either side, so the pass along rows below is the
-    // same three-term sum everywhere. (Rows first, the other order, reads
+    // Down each column first: H = (T^T T) G, one whole row at a time, into
+    // the inside of the scratch's rows. (Rows first, the other order, reads
     // each freshly written row back one lane off, which the store buffer
     // cannot forward.)
-    let mut h = [[0.0f32; SIDE + 2]; SIDE];
+    let h = &mut scratch.0;
     let none = [s.zero(); ROW_VECTORS];
     for (r, h_row) in h.iter_mut().enumerate() {
         let row = |r: usize| &g[r * SIDE..(r + 1) * SIDE];
@@ -333,7 +347,7 @@ pub(crate) fn gram_add_with<S: Simd>(
     let diagonal = load_row(s, &t.diagonal, starts, 0);
     let above = load_row(s, &t.above, starts, 0);
     let scale = s.splat(scale);
-    for (w_row, h_row) in w_eff.chunks_exact_mut(SIDE).zip(&h) {
+    for (w_row, h_row) in w_eff.chunks_exact_mut(SIDE).zip(h.iter()) {
         let (left, middle, right) = (
             load_row(s, h_row, starts, 0),
             load_row(s, h_row, starts, 1),
@@ -463,7 +477,11 @@ mod tests {
 
     level_test! {
         fn gram_add_is_unfold_then_fold<S>(s) {
-            gram_add_against_the_long_way(|g, scale, w_eff| gram_add_with(s, g, scale, w_eff));
+            // One scratch for every case, as a step uses it for every class.
+            let mut scratch = GramScratch::zeroed();
+            gram_add_against_the_long_way(|g, scale, w_eff| {
+                gram_add_with(s, g, scale, w_eff, &mut scratch)
+            });
         }
     }
 
@@ -483,7 +501,9 @@ mod tests {
         assert_eq!(row_vectors(12), ([0, 12, 16, 0], 3));
     }
 
-    fn gram_add_against_the_long_way(gram_add: impl Fn(&[f32; PIXELS], f32, &mut [f32; PIXELS])) {
+    fn gram_add_against_the_long_way(
+        mut gram_add: impl FnMut(&[f32; PIXELS], f32, &mut [f32; PIXELS]),
+    ) {
         // R^T (R g) the long way round, against the tridiagonal shortcut.
         let mut rng = crate::Rng::seed_from_u64(72);
         for _ in 0..20 {

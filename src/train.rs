@@ -43,6 +43,7 @@ use crate::fashion_mnist::{Examples, InputMap, CLASSES, PIXELS};
 use crate::kernels::{cross_entropy, matmul, naive_softmax, sum, Picked, Rows, RowsMut};
 use crate::model::{Evaluation, SoftmaxRegression};
 use crate::pixel_model::{evaluation_parts, PixelModel};
+use crate::resize::GramScratch;
 use crate::simd::{Isa, Kernel, Simd, Unavailable};
 use crate::Rng;
 use core::fmt;
@@ -301,6 +302,7 @@ impl InTraining {
         // c R^T R g / 255^2: one 1/255 from each of R^T and R.
         let gram_scale = c / (255.0 * 255.0);
         let mut g = [0.0f32; PIXELS];
+        let mut scratch = GramScratch::zeroed();
         for (j, (w_eff, pending)) in self
             .pixels
             .weights
@@ -309,7 +311,7 @@ impl InTraining {
             .enumerate()
         {
             tree_sum(shards, |shard| &shard.weights[j], &mut g);
-            M::gram_add(s, &g, gram_scale, w_eff);
+            M::gram_add(s, &g, gram_scale, w_eff, &mut scratch);
             for (p, g) in pending.iter_mut().zip(&g) {
                 *p += c * g;
             }
