@@ -269,13 +269,15 @@ pub fn gram_add(g: &[f32; PIXELS], scale: f32, w_eff: &mut [f32; PIXELS]) {
 
 /// Where [`gram_add_with`] keeps the column pass's result: one row per image
 /// row, with a zero on either side so that the row pass is the same
-/// three-term sum everywhere. The column pass writes only the inside, so the
-/// zeros stay, and one scratch zeroed once serves every class of a step
-/// (zeroing it anew for each class took a seventh of the pass).
+/// three-term sum everywhere (the borders meet the taps `below[0]` and
+/// `above[last]`, which are 0, so they need only be finite). The column pass
+/// writes only the inside, so the zeros stay, and one scratch zeroed once
+/// serves every class of a step (zeroing it anew for each class took about
+/// an eighth of the pass).
 pub(crate) struct GramScratch([[f32; SIDE + 2]; SIDE]);
 
 impl GramScratch {
-    /// All zero, as the row pass needs the borders.
+    /// All zero: finite borders for the row pass.
     pub(crate) const fn zeroed() -> Self {
         GramScratch([[0.0; SIDE + 2]; SIDE])
     }
